@@ -1,0 +1,77 @@
+"""Measure every lesson's wall time and peak memory per profile; update the README and lesson headers.
+
+    python bench/lesson_times.py                      # all lessons, smoke and default
+    python bench/lesson_times.py --notebooks 00 07 --profiles default
+
+Each run is a fresh papermill execution (kernel start included), one at a time, so numbers are
+comparable. Results go to bench/results/lesson_times.csv (rows for other lessons are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import io
+import os
+import platform
+from pathlib import Path
+
+from transfer_utils import course, nbtools, runner
+from transfer_utils.paths import notebooks_dir, runs_dir
+from transfer_utils.storage import atomic_write_text
+
+FIELDS = ["notebook", "profile", "status", "seconds", "peak_mb", "cpu_count", "machine", "date"]
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Existing measurements (empty list when none)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_rows(path: Path, rows: list[dict[str, object]]) -> None:
+    """Write the measurement table sorted by notebook and profile."""
+    order = {"smoke": 0, "default": 1, "full": 2}
+    rows = sorted(rows, key=lambda r: (r["notebook"], order.get(str(r["profile"]), 9)))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notebooks", nargs="*", help="default: every lesson")
+    parser.add_argument("--profiles", nargs="*", default=["smoke", "default"])
+    args = parser.parse_args()
+    notebooks = (runner.resolve_notebooks(args.notebooks, notebooks_dir()) if args.notebooks
+                 else nbtools.lesson_notebooks())
+    rows = read_rows(course.TIMES_CSV)
+    failed = []
+    for profile in args.profiles:
+        for notebook in notebooks:
+            result = runner.execute(notebook, runs_dir() / "bench" / profile, profile=profile, progress=False)
+            print(f"{notebook.stem:28s} {profile:8s} {result.status:6s} {result.seconds:7.1f} s  "
+                  f"peak {result.peak_mb} MB  {result.error or ''}")
+            if result.status != "ok":
+                failed.append(f"{notebook.stem} ({profile})")
+                continue
+            rows = [r for r in rows if (r["notebook"], r["profile"]) != (notebook.stem, profile)]
+            rows.append({"notebook": notebook.stem, "profile": profile, "status": result.status,
+                         "seconds": result.seconds, "peak_mb": result.peak_mb, "cpu_count": os.cpu_count(),
+                         "machine": platform.machine(), "date": datetime.date.today().isoformat()})
+    write_rows(course.TIMES_CSV, rows)
+    course.update_readme()
+    for path in course.update_time_lines([p.stem for p in notebooks]):
+        print(f"updated time line in {path}")
+    if failed:
+        print("failed: " + ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""The lesson notebooks: committed clean, in sync with their sources, and their smoke-run metrics right.
+
+`make test` executes every notebook first (nbval, smoke profile); the tests here read the metrics
+files that run wrote. Run alone, they execute the notebook themselves (papermill, smoke profile).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+import pytest
+
+from transfer_utils import course, nbtools, results, runner
+from transfer_utils.paths import runs_dir
+
+LESSONS = nbtools.lesson_notebooks()
+SMOKE_BUDGET_SECONDS = 240  # generous ceiling for a 2-core CI machine; the target is about a minute
+
+
+def _lesson_00(m: dict[str, Any]) -> None:
+    assert m["assets_loaded"] == m["assets_total"] == 9
+    assert m["probe_accuracy"] > m["majority_accuracy"] + 0.03
+    assert m["gain"] > 0.02 and m["gain"] == pytest.approx(m["probe_accuracy"] - m["bow_accuracy"])
+    assert len(m["runs"]) >= 3
+
+
+# Every lesson must say here what its smoke run has to show.
+EXPECTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "00_setup_and_tour": _lesson_00,
+}
+
+
+def smoke_metrics(notebook: Path, tmp_path: Path) -> dict[str, Any]:
+    """This session's smoke-run metrics for a notebook: from the nbval run, else run it now."""
+    path = runs_dir() / "smoke" / f"{notebook.stem}.metrics.json"
+    session_start = float(os.environ.get("COURSE_TEST_SESSION_START", time.time()))
+    if path.exists() and path.stat().st_mtime >= session_start:
+        return results.load_metrics(path)
+    result = runner.execute(notebook, tmp_path, profile="smoke", progress=False)
+    assert result.status == "ok", f"{notebook.name} failed in the smoke profile: {result.error}"
+    return results.load_metrics(result.metrics_path)
+
+
+def test_lessons_exist():
+    assert [p.stem for p in LESSONS][:1] == ["00_setup_and_tour"]
+
+
+@pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
+def test_committed_notebook_is_clean_and_in_sync(notebook):
+    assert nbtools.lint(notebook) == []
+    assert nbtools.check_sync(notebook) == []
+
+
+@pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
+def test_lesson_structure(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for heading in ("**Goals.**", "**Prerequisites.**", "**Time.**", "Summary"):
+        assert heading in markdown, f"{notebook.name} lacks {heading}"
+    assert course.time_line(notebook.stem) in markdown, "refresh the measured time: python bench/lesson_times.py"
+    assert nbtools.count_exercises(nb) >= 3, f"{notebook.name} needs at least three exercises"
+    parameters = runner.notebook_parameters(notebook)
+    assert {"seed", "device", "profile", "metrics_path"} <= set(parameters)
+    assert all(info["inferred_type_name"] != "None" for info in parameters.values()), "type every parameter"
+    student = nbtools.student_version(nb)
+    assert "### BEGIN SOLUTION" not in "".join(c.source for c in student.cells)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
+def test_smoke_metrics(notebook, tmp_path):
+    record = smoke_metrics(notebook, tmp_path)
+    assert record["notebook"] == notebook.stem and record["profile"] == "smoke"
+    assert record["seconds"] < SMOKE_BUDGET_SECONDS
+    assert notebook.stem in EXPECTATIONS, f"add the smoke-run expectations of {notebook.stem} to EXPECTATIONS"
+    EXPECTATIONS[notebook.stem](record["metrics"])
+
+
+def test_committed_default_run_metrics_are_in_the_notebook():
+    """The committed outputs come from a default-profile run (not a smoke run)."""
+    for notebook in LESSONS:
+        nb = nbformat.read(notebook, as_version=4)
+        outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        assert "profile='default'" in outputs, f"{notebook.name}: commit the outputs of a default-profile run"

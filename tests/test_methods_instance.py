@@ -167,3 +167,21 @@ def test_tradaboost_first_round_follows_the_update_rule():
     w = w / w.max()
     np.testing.assert_allclose(np.r_[model.source_weights_, model.target_weights_], w, rtol=1e-9)
     assert set(model.predict(Xl)) <= set(model.classes_)
+
+
+def test_em_recovers_a_shifted_class_prior():
+    from transfer_utils.methods.instance import adjust_to_prior, em_target_prior
+
+    rng = np.random.default_rng(0)
+    def sample(n, share):
+        y = (rng.random(n) < share).astype(int)
+        return rng.normal(y * 1.5, 1.0)[:, None], y
+    Xs, ys = sample(4000, 0.6)
+    Xt, yt = sample(4000, 0.25)
+    model = LogisticRegression().fit(Xs, ys)
+    source_prior = np.bincount(ys) / len(ys)
+    estimate = em_target_prior(model.predict_proba(Xt), source_prior)
+    assert estimate[1] == pytest.approx(np.mean(yt), abs=0.03)
+    adjusted = adjust_to_prior(model.predict_proba(Xt), source_prior, estimate)
+    np.testing.assert_allclose(adjusted.sum(axis=1), 1.0)
+    assert np.mean(adjusted.argmax(1) == yt) > model.score(Xt, yt) + 0.02

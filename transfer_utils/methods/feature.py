@@ -73,8 +73,11 @@ def covariance(X: np.ndarray, reg: float | str = "auto") -> np.ndarray:
 def _matrix_power(C: np.ndarray, power: float) -> np.ndarray:
     """C^power for a symmetric positive definite matrix, through its eigenvalues."""
     values, vectors = np.linalg.eigh(C)
-    if values.min() <= 0:
-        raise ValueError("a covariance is singular: use reg='auto' or a positive shrinkage reg")
+    if values.max() <= 0:
+        raise ValueError("a covariance is zero: the features do not vary")
+    if values.min() <= 1e-12 * values.max() and power < 0:
+        raise ValueError("a covariance is singular (more features than varied rows?): use reg='auto' or a "
+                         "positive shrinkage reg")
     return (vectors * values ** power) @ vectors.T
 
 

@@ -252,3 +252,32 @@ class TrAdaBoost(ClassifierMixin, BaseEstimator):
 def tradaboost(Xs: Any, ys: Any, Xt: Any, yt: Any, estimator: Any = None, n_estimators: int = 20) -> TrAdaBoost:
     """Fit :class:`TrAdaBoost` on labelled source data and a few labelled target examples."""
     return TrAdaBoost(estimator, n_estimators).fit(Xs, ys, Xt, yt)
+
+
+# --- label (prior) shift -----------------------------------------------------------------------
+
+def adjust_to_prior(proba: Any, source_prior: Any, target_prior: Any) -> np.ndarray:
+    """Bayes' correction of class probabilities for new class shares: p_t(y|x) ∝ p_s(y|x) · p_t(y)/p_s(y)."""
+    proba = np.asarray(proba, dtype=float)
+    ratio = np.asarray(target_prior, dtype=float) / np.asarray(source_prior, dtype=float)
+    adjusted = proba * ratio  # class-level importance weights: this is instance weighting by label
+    return adjusted / adjusted.sum(axis=1, keepdims=True)
+
+
+def em_target_prior(proba: Any, source_prior: Any, max_iter: int = 1000, tol: float = 1e-8) -> np.ndarray:
+    """Estimate the target's class shares from unlabelled target predictions (Saerens et al., 2002).
+
+    Alternate: correct the probabilities with the current prior (:func:`adjust_to_prior`), then set the
+    prior to their mean. Needs reasonably calibrated source probabilities (logistic regression is).
+    """
+    proba = np.asarray(proba, dtype=float)
+    source_prior = np.asarray(source_prior, dtype=float)
+    if proba.ndim != 2 or proba.shape[1] != len(source_prior):
+        raise ValueError(f"proba must be (n, {len(source_prior)}) class probabilities, got shape {proba.shape}")
+    prior = source_prior.copy()
+    for _ in range(max_iter):
+        new = adjust_to_prior(proba, source_prior, prior).mean(axis=0)
+        if np.abs(new - prior).max() < tol:
+            return new
+        prior = new
+    return prior

@@ -1,0 +1,165 @@
+"""Model-based transfer: which pretrained weights may change, how fast, and how far.
+
+A network is seen as a list of *stages* from input to output, e.g. ``stem, layer1, ..., layer4, head``.
+Freezing the first stages, unfreezing them one by one (gradual unfreezing), giving each stage its own
+learning rate (discriminative rates) and pulling weights back to their pretrained values (L2-SP) are
+all small functions of that list.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from transfer_utils.training import Step, StepOutput, supervised_step
+
+Stages = list[tuple[str, nn.Module]]  # (name, module) from input to output
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> nn.Module:
+    """Switch gradients on or off for every parameter of ``module``."""
+    for p in module.parameters():
+        p.requires_grad_(trainable)
+    return module
+
+
+def freeze_stages(stages: Stages, n_frozen: int) -> list[str]:
+    """Freeze the first ``n_frozen`` stages, make the rest trainable; return the frozen stage names."""
+    if not 0 <= n_frozen <= len(stages):
+        raise ValueError(f"n_frozen={n_frozen} must be between 0 and the number of stages ({len(stages)})")
+    for i, (_, module) in enumerate(stages):
+        set_trainable(module, i >= n_frozen)
+    return [name for name, _ in stages[:n_frozen]]
+
+
+def trainable_parameters(model: nn.Module) -> int:
+    """How many parameter values the optimizer may change (``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def keep_frozen_batchnorm_in_eval(model: nn.Module) -> None:
+    """Put batch-norm layers whose parameters are all frozen in eval mode.
+
+    In train mode, batch norm keeps updating its running mean and variance from the batches it
+    sees, even when no gradient reaches it: a "frozen" block would still drift towards the new task.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
+
+
+def batchnorm_in_eval(model: nn.Module) -> None:
+    """Put every batch-norm layer in eval mode: normalise with the stored (pretrained) statistics."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, loader: Any) -> None:
+    """Re-estimate every batch-norm layer's running mean and variance on the images of ``loader``.
+
+    The statistics become plain averages over all batches (``momentum=None``); nothing else changes.
+    """
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in layers]
+    was_training = model.training
+    model.eval()  # dropout and friends off; only batch norm runs in train mode below
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    device = next(model.parameters()).device
+    for batch in loader:
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        model(x.to(device))
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+
+
+def unfreezing_plan(n_stages: int, total_steps: int, last_frozen: int = 0) -> list[tuple[int, int]]:
+    """Gradual unfreezing (ULMFiT): ``(n_frozen, steps)`` phases, head only first, one stage more each phase.
+
+    Phase ``i`` trains the top ``i + 1`` stages; the last phase leaves ``last_frozen`` stages frozen.
+    Steps are split as evenly as possible, earlier phases getting the remainder.
+    """
+    frozen = list(range(n_stages - 1, last_frozen - 1, -1))
+    if not frozen or total_steps < len(frozen):
+        raise ValueError(f"need 0 <= last_frozen < n_stages and at least one step per phase "
+                         f"(n_stages={n_stages}, last_frozen={last_frozen}, total_steps={total_steps})")
+    base, extra = divmod(total_steps, len(frozen))
+    return [(n, base + (i < extra)) for i, n in enumerate(frozen)]
+
+
+def layerwise_param_groups(stages: Stages, base_lr: float, decay: float,
+                           **group_options: Any) -> list[dict[str, Any]]:
+    """Optimizer parameter groups with discriminative learning rates.
+
+    The last stage (the head) gets ``base_lr``, the stage below ``base_lr * decay``, the one below
+    that ``base_lr * decay**2``, and so on: general early features change slowly, task-specific
+    late ones fast (Howard & Ruder, 2018). Every parameter appears in exactly one group.
+    """
+    if not 0 < decay <= 1:
+        raise ValueError(f"decay={decay} must be in (0, 1]: lower stages learn more slowly, not faster")
+    groups, seen = [], set()
+    for depth, (name, module) in enumerate(reversed(stages)):
+        params = [p for p in module.parameters() if id(p) not in seen]
+        seen.update(id(p) for p in params)
+        if params:
+            groups.append({"params": params, "lr": base_lr * decay ** depth, "name": name, **group_options})
+    return groups
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of every parameter, by name: the starting point L2-SP pulls towards."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def l2_sp_penalty(model: nn.Module, start: dict[str, torch.Tensor], alpha: float,
+                  beta: float = 0.0) -> torch.Tensor:
+    """L2-SP (Li et al., 2018): α/2·‖w − w⁰‖² over the pretrained weights + β/2·‖w‖² over the new ones.
+
+    Parameters named in ``start`` are pretrained and pulled back towards their starting values; the
+    others (a new head) get ordinary weight decay towards zero.
+    """
+    pretrained = torch.zeros((), device=next(model.parameters()).device)
+    new = torch.zeros_like(pretrained)
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name in start:
+            if start[name].shape != p.shape:
+                raise ValueError(f"start point for {name!r} has shape {tuple(start[name].shape)}, "
+                                 f"the model has {tuple(p.shape)}: take the snapshot after replacing the head")
+            pretrained = pretrained + (p - start[name]).pow(2).sum()
+        else:
+            new = new + p.pow(2).sum()
+    return 0.5 * alpha * pretrained + 0.5 * beta * new
+
+
+def l2_sp_step(start: dict[str, torch.Tensor], alpha: float, beta: float = 0.0,
+               step: Step = supervised_step) -> Step:
+    """A ``training.fit`` step: the task loss plus the L2-SP penalty (logged as ``l2_sp``)."""
+
+    def l2_sp(model: nn.Module, batch: Any) -> StepOutput:
+        out = step(model, batch)
+        if not model.training:  # evaluation reports the task loss alone
+            return out
+        penalty = l2_sp_penalty(model, start, alpha, beta)
+        return StepOutput(out.loss + penalty, out.logits, out.targets, {**out.logs, "l2_sp": penalty.item()})
+
+    return l2_sp
+
+
+def distance_from(model: nn.Module, start: dict[str, torch.Tensor], names: Sequence[str] | None = None) -> float:
+    """Euclidean distance ‖w − w⁰‖ over the parameters in ``start`` (or only ``names``)."""
+    params = dict(model.named_parameters())
+    keys = names if names is not None else [k for k in start if k in params]
+    total = sum(float((params[k].detach() - start[k]).pow(2).sum()) for k in keys)
+    return math.sqrt(total)

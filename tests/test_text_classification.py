@@ -168,6 +168,15 @@ def test_trainer_runs_the_same_job(tiny, tmp_path):
     assert (tc.text_logits(model, tokenizer, TOY_TEXTS).argmax(-1).numpy() == np.array(TOY_LABELS)).all()
 
 
+def test_trainer_caps_steps_like_the_course_loop(tiny, tmp_path):
+    folder, tokenizer, _ = tiny
+    _, model = load_text_classifier(folder, num_labels=2)
+    data = tc.TokenizedTexts(TOY_TEXTS, TOY_LABELS, tokenizer)
+    config = tc.FineTuneConfig(lr=1e-3, batch_size=4, epochs=2, max_steps=100)  # the cap is above 2 epochs
+    result = tc.trainer_fine_tune(model, tokenizer, data, None, config, str(tmp_path / "trainer"))
+    assert result.total_steps == 6 and result.history.steps == 6
+
+
 def test_random_init_has_the_same_shape_but_no_pretrained_weights(minilm):
     _, pretrained = minilm
     scratch = tc.random_init_classifier("minilm", num_labels=2, seed=0)

@@ -223,7 +223,7 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
     args = TrainingArguments(
         output_dir=output_dir, per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size, learning_rate=config.lr,
-        num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
+        num_train_epochs=config.epochs, max_steps=total,  # the Trainer's max_steps overrides epochs: pass the total
         warmup_steps=round(config.warmup_ratio * total), lr_scheduler_type="linear",
         weight_decay=config.weight_decay, max_grad_norm=config.clip_grad_norm, optim="adamw_torch",
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",

@@ -1,0 +1,211 @@
+"""Deep domain adaptation: gradient reversal, the DANN schedules and step, Deep CORAL and MMD losses."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics.pairwise import rbf_kernel
+from torch.nn import functional as F
+
+from transfer_utils import training
+from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, GradientReversal, ZippedLoader, coral_loss,
+                                         dann_lambda, dann_lr_factor, dann_sgd, extract_features, grad_reverse,
+                                         mmd_loss, source_only_step, train_with_curves)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: one thread is faster, and immune to a busy machine's oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# --- gradient reversal ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lambda_", [0.0, 0.3, 1.0, 2.5])
+def test_grad_reverse_is_identity_forward_and_flips_and_scales_the_gradient(lambda_):
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(5, 3, dtype=torch.float64)
+    reversed_out = grad_reverse(x, lambda_)
+    assert torch.equal(reversed_out, x) and reversed_out is not x
+    (grad_reversed,) = torch.autograd.grad((torch.sin(reversed_out) * weights).sum(), x)
+    (grad_plain,) = torch.autograd.grad((torch.sin(x) * weights).sum(), x)
+    assert torch.equal(grad_reversed, -lambda_ * grad_plain)  # exact: one multiplication by −λ
+
+
+def test_gradient_reversal_module_matches_the_function_and_rejects_bad_lambda():
+    x = torch.randn(4, 2, requires_grad=True)
+    layer = GradientReversal(0.7)
+    (grad,) = torch.autograd.grad((layer(x) ** 2).sum(), x)
+    assert torch.allclose(grad, -0.7 * 2 * x) and "lambda_=0.7" in repr(layer)
+    with pytest.raises(ValueError, match="lambda_"):
+        grad_reverse(x, -1.0)
+    with pytest.raises(ValueError, match="lambda_"):
+        grad_reverse(x, torch.tensor(0.5))
+
+
+def test_dann_step_gives_features_the_task_gradient_minus_lambda_times_the_domain_gradient():
+    torch.manual_seed(0)
+    model = DANN(in_channels=1, image_size=8, channels=(4, 6), hidden=8, padding=2).double()
+    xs, ys, xt = torch.randn(6, 1, 8, 8).double(), torch.randint(0, 10, (6,)), torch.randn(6, 1, 8, 8).double()
+    step = DANNStep(total_steps=10)
+    step.steps_done = 3  # λ = dann_lambda(0.3)
+    lambda_ = dann_lambda(0.3)
+    out = step(model, (xs, ys, xt))
+    ours = torch.autograd.grad(out.loss, list(model.parameters()), allow_unused=True)
+    # Reference without the layer: the two losses and their gradients computed separately by autograd.
+    features = model.features(torch.cat([xs, xt]))
+    task = F.cross_entropy(model.classifier(features[:6]), ys)
+    domain = F.binary_cross_entropy_with_logits(model.domain_head(features).squeeze(-1),
+                                                torch.cat([torch.zeros(6), torch.ones(6)]).double())
+    g_task = torch.autograd.grad(task, list(model.parameters()), allow_unused=True, retain_graph=True)
+    g_domain = torch.autograd.grad(domain, list(model.parameters()), allow_unused=True)
+    zero = lambda g, p: torch.zeros_like(p) if g is None else g  # noqa: E731
+    for (name, p), g, gt, gd in zip(model.named_parameters(), ours, g_task, g_domain):
+        g, gt, gd = zero(g, p), zero(gt, p), zero(gd, p)
+        expected = gd if name.startswith("domain_head") else gt - lambda_ * gd if name.startswith("features") else gt
+        assert torch.allclose(g, expected, atol=1e-10), name
+    assert out.logs["lambda"] == pytest.approx(lambda_) and step.steps_done == 4
+    assert out.loss.item() == pytest.approx(task.item() + domain.item())
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+def test_dann_lambda_and_learning_rate_schedules_follow_the_paper():
+    assert dann_lambda(0.0) == 0.0 and dann_lr_factor(0.0) == 1.0
+    assert dann_lambda(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)
+    assert dann_lambda(0.25) == pytest.approx(2 / (1 + math.exp(-2.5)) - 1)
+    assert dann_lr_factor(1.0) == pytest.approx(11 ** -0.75)
+    ps = np.linspace(0, 1, 21)
+    assert np.all(np.diff([dann_lambda(p) for p in ps]) > 0) and np.all(np.diff([dann_lr_factor(p) for p in ps]) < 0)
+    with pytest.raises(ValueError, match="progress"):
+        dann_lambda(1.5)
+
+
+def test_dann_sgd_decays_the_learning_rate_step_by_step():
+    model = torch.nn.Linear(3, 2)
+    optimizer, scheduler = dann_sgd(model, total_steps=8, lr=0.02)
+    assert optimizer.defaults["momentum"] == 0.9
+    for k in range(8):
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.02 * dann_lr_factor(k / 8))
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.02 * 11 ** -0.75)
+
+
+# --- Deep CORAL and MMD -------------------------------------------------------------------------
+
+def test_coral_loss_is_zero_for_equal_covariances_and_matches_a_hand_computation():
+    rng = np.random.default_rng(0)
+    xs, xt = rng.normal(size=(40, 5)), rng.normal(size=(30, 5)) @ rng.normal(size=(5, 5))
+    ours = coral_loss(torch.tensor(xs), torch.tensor(xt)).item()
+    diff = np.cov(xs, rowvar=False) - np.cov(xt, rowvar=False)
+    assert ours == pytest.approx((diff ** 2).sum() / (4 * 5 ** 2), rel=1e-10)
+    shifted = torch.tensor(xs + 7.0)  # CORAL matches second-order statistics only: a mean shift costs nothing
+    assert coral_loss(torch.tensor(xs), shifted).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_mmd_loss_is_zero_for_a_sample_with_itself_and_matches_sklearn_kernels():
+    rng = np.random.default_rng(1)
+    xs, xt = rng.normal(size=(20, 4)), rng.normal(loc=0.5, size=(25, 4))
+    ours = mmd_loss(torch.tensor(xs), torch.tensor(xt), bandwidths=(1.0, 4.0)).item()
+    both = np.vstack([xs, xt])
+    scale = ((both[:, None] - both[None]) ** 2).sum(-1).mean()
+    kernel = lambda a, b: sum(rbf_kernel(a, b, gamma=1 / (scale * w)) for w in (1.0, 4.0))  # noqa: E731
+    expected = kernel(xs, xs).mean() + kernel(xt, xt).mean() - 2 * kernel(xs, xt).mean()
+    assert ours == pytest.approx(expected, rel=1e-6) and ours > 0
+    assert mmd_loss(torch.tensor(xs), torch.tensor(xs)).item() == pytest.approx(0.0, abs=1e-12)
+    # Its gradient is finite even though every point is at distance 0 from itself.
+    features = torch.tensor(np.vstack([xs, xt]), requires_grad=True)
+    mmd_loss(features[:20], features[20:]).backward()
+    assert torch.isfinite(features.grad).all() and features.grad.abs().sum() > 0
+
+
+def test_losses_reject_mismatched_features():
+    with pytest.raises(ValueError, match="features"):
+        coral_loss(torch.randn(5, 3), torch.randn(5, 4))
+    with pytest.raises(ValueError, match="two rows"):
+        mmd_loss(torch.randn(1, 3), torch.randn(5, 3))
+    with pytest.raises(ValueError, match="loss must be"):
+        AlignmentStep("wasserstein")
+
+
+# --- loaders, steps and the training loop -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_shift():
+    """A few real scikit-learn digits as "source" and the same digits inverted as "target"."""
+    from transfer_utils.datasets import load_sklearn_digits
+
+    part = load_sklearn_digits().train
+    x = (part.x[:192, None] / 16.0).astype(np.float32)
+    return x, part.y[:192], (1.0 - x[:128]).astype(np.float32), part.y[:128]
+
+
+def test_zipped_loader_pairs_batches_and_restarts_the_shorter_loader(tiny_shift):
+    xs, ys, xt, yt = tiny_shift
+    source = training.make_loader((xs, ys), 32, shuffle=True, seed=0)
+    target = training.make_loader((xt, yt), 50, shuffle=True, seed=1)  # labels given but dropped
+    loader = ZippedLoader(source, target, steps_per_epoch=10)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 10
+    assert all(len(b) == 3 and b[0].shape[0] == 32 and b[2].shape[1:] == (1, 8, 8) for b in batches)
+    assert len(ZippedLoader(source, target)) == 6  # default: one pass over the source
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        ZippedLoader(source, target, steps_per_epoch=0)
+
+
+def test_dann_step_runs_with_fit_and_lambda_follows_the_schedule(tiny_shift):
+    xs, ys, xt, _ = tiny_shift
+    torch.manual_seed(0)
+    model = DANN(in_channels=1, image_size=8, channels=(8, 8), hidden=16, padding=2)
+    loader = ZippedLoader(training.make_loader((xs, ys), 32, shuffle=True, seed=0),
+                          training.make_loader((xt,), 32, shuffle=True, seed=1), steps_per_epoch=1)
+    step = DANNStep(total_steps=6)
+    optimizer, scheduler = dann_sgd(model, 6)
+    history = training.fit(model, loader, optimizer, epochs=6, scheduler=scheduler, step=step,
+                           val_loader=training.make_loader((xs, ys), 64), restore_best=False, progress=False)
+    assert history.steps == step.steps_done == 6
+    assert history.column("train_lambda") == pytest.approx([dann_lambda(k / 6) for k in range(6)])
+    domain = history.column("train_domain_loss")
+    assert len(domain) == 6 and all(0 < d < 2 for d in domain)
+    assert all(0 <= a <= 1 for a in history.column("val_accuracy"))  # evaluation batches (x, y) work too
+
+
+def test_train_with_curves_scores_each_epoch_and_learns(tiny_shift):
+    xs, ys, xt, yt = tiny_shift
+    loader = ZippedLoader(training.make_loader((xs, ys), 32, shuffle=True, seed=0, drop_last=True),
+                          training.make_loader((xt,), 32, shuffle=True, seed=1, drop_last=True))
+    evals = {"source": training.make_loader((xs, ys), 256), "target": training.make_loader((xt, yt), 256)}
+    for step in (source_only_step, DANNStep(120), AlignmentStep("coral", 1.0), AlignmentStep("mmd", 0.5, on="features")):
+        torch.manual_seed(0)
+        model = DANN(in_channels=1, image_size=8, channels=(8, 16), hidden=32, padding=2)
+        curves = train_with_curves(model, loader, step, total_steps=120, eval_loaders=evals, lr=0.05,
+                                   weight_decay=1e-4, clip_grad_norm=10.0, progress=False)
+        assert [r["steps"] for r in curves.rows] == list(range(6, 121, 6))
+        assert {"source_accuracy", "target_accuracy", "train_loss", "lr"} <= set(curves.final)
+        assert curves.final["lr"] == pytest.approx(0.05 * 11 ** -0.75)
+        # 120 steps on 192 digits: every method has learned the source (adaptation trades a little of it)
+        assert curves.final["source_accuracy"] > (0.9 if step is source_only_step else 0.6), step
+    assert extract_features(model, evals["target"]).shape == (128, model.feature_dim)
+    with pytest.raises(ValueError, match="multiple"):
+        train_with_curves(model, loader, source_only_step, 7, evals, progress=False)
+
+
+def test_dann_model_shapes_with_and_without_batch_norm():
+    for batch_norm in (False, True):
+        model = DANN(in_channels=3, image_size=28, channels=(4, 6), hidden=8, batch_norm=batch_norm)
+        x = torch.randn(5, 3, 28, 28)
+        assert model(x).shape == (5, 10) and model.feature_dim == 6 * 4 * 4
+        assert model.domain_logits(model.features(x), 0.5).shape == (5,)
+        has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+        assert has_bn == batch_norm
+
+
+def test_steps_reject_batches_of_the_wrong_shape():
+    model = DANN(in_channels=1, image_size=8, channels=(4, 4), hidden=8, padding=2)
+    with pytest.raises(ValueError, match="ZippedLoader"):
+        DANNStep(5)(model, (torch.zeros(2, 1, 8, 8),))

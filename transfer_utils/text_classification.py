@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
@@ -169,7 +168,8 @@ def fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: Toke
     train_loader = text_loader(train, tokenizer, config.batch_size, shuffle=True,
                                group_by_length=config.group_by_length, seed=config.seed)
     val_loader = None if val is None else text_loader(val, tokenizer, config.eval_batch_size)
-    optimizer = torch.optim.AdamW(decay_parameter_groups(model, config.weight_decay), lr=config.lr)
+    # fused=True: one kernel updates every tensor (several times faster than a loop over 100+ tensors)
+    optimizer = torch.optim.AdamW(decay_parameter_groups(model, config.weight_decay), lr=config.lr, fused=True)
     total = config.total_steps(len(train))
     scheduler = warmup_linear_schedule(optimizer, round(config.warmup_ratio * total), total)
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -225,7 +225,7 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
         per_device_eval_batch_size=config.eval_batch_size, learning_rate=config.lr,
         num_train_epochs=config.epochs, max_steps=total,  # the Trainer's max_steps overrides epochs: pass the total
         warmup_steps=round(config.warmup_ratio * total), lr_scheduler_type="linear",
-        weight_decay=config.weight_decay, max_grad_norm=config.clip_grad_norm, optim="adamw_torch",
+        weight_decay=config.weight_decay, max_grad_norm=config.clip_grad_norm, optim="adamw_torch_fused",
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         eval_strategy="epoch" if with_val else "no", save_strategy="epoch" if with_val else "no",
         save_only_model=True, save_total_limit=1, load_best_model_at_end=with_val,
@@ -253,11 +253,3 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
     return FineTuneResult(history, seconds, cpu_seconds, total, config)
 
 
-def warmup_steps_for(config: FineTuneConfig, n_train: int) -> int:
-    """Warm-up steps of a run (``warmup_ratio`` of its total steps, rounded)."""
-    return round(config.warmup_ratio * config.total_steps(n_train))
-
-
-def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    """Optimizer steps in one pass over ``n_train`` examples."""
-    return math.ceil(n_train / batch_size)

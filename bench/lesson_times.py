@@ -2,6 +2,7 @@
 
     python bench/lesson_times.py                      # all lessons, smoke and default
     python bench/lesson_times.py --notebooks 00 07 --profiles default
+    python bench/lesson_times.py --notebooks 07 --build   # default runs rebuild the committed notebooks
 
 Each run is a fresh papermill execution (kernel start included), one at a time, so numbers are
 comparable. Results go to bench/results/lesson_times.csv (rows for other lessons are kept).
@@ -43,10 +44,26 @@ def write_rows(path: Path, rows: list[dict[str, object]]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
+def measure(notebook: Path, profile: str, build: bool) -> runner.RunResult:
+    """One fresh run of a lesson in a profile (for ``build``, the default run is the committed build)."""
+    if not (build and profile == "default"):
+        return runner.execute(notebook, runs_dir() / "bench" / profile, profile=profile, progress=False)
+    source = notebook.parent / "src" / f"{notebook.stem}.py"
+    try:
+        _, report = nbtools.build(source)
+    except RuntimeError as exc:
+        return runner.RunResult(notebook.stem, "failed", 0.0, None, str(notebook), "", error=str(exc))
+    return runner.RunResult(notebook.stem, "ok", round(report["seconds"], 2), round(report["peak_mb"] or 0, 1),
+                            str(notebook), "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", nargs="*", help="default: every lesson")
     parser.add_argument("--profiles", nargs="*", default=["smoke", "default"])
+    parser.add_argument("--build", action="store_true",
+                        help="measure the default profile by rebuilding each committed notebook from its source "
+                             "(the same clean default run, so one run serves both)")
     args = parser.parse_args()
     notebooks = (runner.resolve_notebooks(args.notebooks, notebooks_dir()) if args.notebooks
                  else nbtools.lesson_notebooks())
@@ -54,7 +71,7 @@ def main() -> int:
     failed = []
     for profile in args.profiles:
         for notebook in notebooks:
-            result = runner.execute(notebook, runs_dir() / "bench" / profile, profile=profile, progress=False)
+            result = measure(notebook, profile, build=args.build)
             print(f"{notebook.stem:28s} {profile:8s} {result.status:6s} {result.seconds:7.1f} s  "
                   f"peak {result.peak_mb} MB  {result.error or ''}")
             if result.status != "ok":

@@ -111,9 +111,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     problems = []
     for source in resolve_sources(args.notebooks):
-        out = build(source, execute=not args.no_execute)
-        problems += lint(out) if not args.no_execute else []
-        print(f"built {out}")
+        out, report = build(source, execute=not args.no_execute)
+        problems += lint(out) if report else []
+        timing = f" in {report['seconds']:.1f} s, peak {report['peak_mb'] or 0:.0f} MB" if report else ""
+        print(f"built {out}{timing}")
     for line in problems:
         print(line, file=sys.stderr)
     return 1 if problems else 0

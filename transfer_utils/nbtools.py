@@ -77,21 +77,28 @@ def clean_metadata(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def build(py_path: Path, *, profile: str = "default", execute: bool = True) -> Path:
-    """Write ``notebooks/<stem>.ipynb`` from its source and execute it top to bottom in place."""
-    import os
+def build(py_path: Path, *, profile: str = "default", execute: bool = True) -> tuple[Path, dict | None]:
+    """Write ``notebooks/<stem>.ipynb`` from its source and execute it top to bottom in place.
 
-    import papermill
+    Returns the notebook's path and the run's report (``seconds``, ``peak_mb``; None when not
+    executed). Raises ``RuntimeError`` naming the failing cell when the run fails.
+    """
+    from transfer_utils.runner import run_in_child
 
-    os.environ.pop("COURSE_PROFILE", None)  # the committed run is the notebook's own default profile
     out = py_path.parent.parent / f"{py_path.stem}.ipynb"
     atomic_write_text(out, nbformat.writes(read_source(py_path)))
-    if execute:
-        papermill.execute_notebook(str(out), str(out), parameters={"profile": profile} if profile != "default" else None,
-                                   kernel_name="python3", cwd=str(out.parent), progress_bar=True)
-        executed = clean_metadata(nbformat.read(out, as_version=4))
-        atomic_write_text(out, nbformat.writes(executed))
-    return out
+    if not execute:
+        return out, None
+    # No parameters for the default profile, so papermill injects no cell: the committed run is the
+    # notebook's own defaults. The child process measures wall time and peak memory like `run` does.
+    spec = {"input": str(out.resolve()), "output": str(out.resolve()), "cwd": str(out.parent.resolve()),
+            "params": {"profile": profile} if profile != "default" else None, "progress": True}
+    report = run_in_child(spec)
+    if report["error"] is not None:
+        raise RuntimeError(f"{out.name} failed while building: {report['error']}")
+    executed = clean_metadata(nbformat.read(out, as_version=4))
+    atomic_write_text(out, nbformat.writes(executed))
+    return out, report
 
 
 def lint(notebook: Path) -> list[str]:

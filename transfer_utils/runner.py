@@ -101,6 +101,24 @@ def resolve_notebooks(names: Iterable[str], folder: Path) -> list[Path]:
     return find_by_stem(names, folder, ".ipynb")
 
 
+def run_in_child(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Execute one notebook (``spec``: input, output, params, cwd, progress) in a child process.
+
+    Returns ``{"error": str | None, "seconds": float, "peak_mb": float | None}``; never raises for a
+    failing notebook.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_PROFILE"}  # the parameter decides
+    try:
+        child = subprocess.run([sys.executable, "-m", "transfer_utils.runner", json.dumps(spec)],
+                               stdout=subprocess.PIPE, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s", "seconds": float(timeout or 0), "peak_mb": None}
+    line = next((ln for ln in child.stdout.splitlines() if ln.startswith("RUNRESULT ")), None)
+    if line is None:
+        return {"error": f"runner process exited with code {child.returncode}", "seconds": 0.0, "peak_mb": None}
+    return json.loads(line[len("RUNRESULT "):])
+
+
 def _child_main(spec_json: str) -> int:
     """Inside the child process: execute one notebook with papermill and report as JSON on stdout."""
     import papermill
@@ -143,15 +161,7 @@ def execute(notebook: Path, out_dir: Path, *, profile: str = "default", params: 
     output = out_dir / notebook.name
     spec = {"input": str(notebook.resolve()), "output": str(output.resolve()), "params": params,
             "cwd": str(notebook.resolve().parent), "progress": progress}
-    env = {k: v for k, v in os.environ.items() if k != "COURSE_PROFILE"}  # the parameter decides
-    try:
-        child = subprocess.run([sys.executable, "-m", "transfer_utils.runner", json.dumps(spec)],
-                               stdout=subprocess.PIPE, text=True, env=env, timeout=timeout)
-        line = next((ln for ln in child.stdout.splitlines() if ln.startswith("RUNRESULT ")), None)
-        report = json.loads(line[len("RUNRESULT "):]) if line else {
-            "error": f"runner process exited with code {child.returncode}", "seconds": 0.0, "peak_mb": None}
-    except subprocess.TimeoutExpired:
-        report = {"error": f"timed out after {timeout} s", "seconds": float(timeout or 0), "peak_mb": None}
+    report = run_in_child(spec, timeout=timeout)
     result = RunResult(notebook.stem, "ok", round(report["seconds"], 2),
                        None if report["peak_mb"] is None else round(report["peak_mb"], 1),
                        str(output), str(metrics_path), params, report["error"])

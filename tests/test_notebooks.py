@@ -6,6 +6,7 @@ files that run wrote. Run alone, they execute the notebook themselves (papermill
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import time
@@ -64,6 +65,10 @@ def test_lesson_structure(notebook):
     assert nbtools.count_exercises(nb) >= 3, f"{notebook.name} needs at least three exercises"
     parameters = runner.notebook_parameters(notebook)
     assert {"seed", "device", "profile", "metrics_path"} <= set(parameters)
+    # papermill skips a line it cannot parse (e.g. an "=" inside the comment), and then refuses `-p name`
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [node.target.id for node in ast.parse(cell.source).body if isinstance(node, ast.AnnAssign)]
+    assert assigned == list(parameters), f"papermill cannot read every parameter line: {set(assigned) - set(parameters)}"
     assert all(info["inferred_type_name"] != "None" for info in parameters.values()), "type every parameter"
     student = nbtools.student_version(nb)
     assert "### BEGIN SOLUTION" not in "".join(c.source for c in student.cells)

@@ -1,0 +1,13 @@
+"""What the smoke run of 07_bert_fine_tuning must show."""
+
+
+def check(m: dict) -> None:
+    # a short fine-tuning run already beats always answering the majority class clearly
+    assert m["test_accuracy"] > m["majority_accuracy"] + 0.05
+    assert 0.5 < m["test_f1"] <= 1.0
+    assert m["frozen_test_accuracy"] > m["majority_accuracy"]
+    assert 0.4 < m["trainer_test_accuracy"] <= 1.0 and 0.4 < m["course_loop_test_accuracy"] <= 1.0
+    assert m["reload_max_abs_logit_diff"] <= 1e-6
+    assert m["grad_check_max_abs_diff"] < 1e-7
+    assert m["train_seconds"] > 0 and m["trainer_seconds"] > 0
+    assert m["train_steps"] == m["history"][-1]["steps"] > 0

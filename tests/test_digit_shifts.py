@@ -78,10 +78,12 @@ def test_shifts_have_disjoint_parts_of_the_right_shape(mnist, sk_digits):
     blend = blend_shift()
     assert blend.source_train.x.shape == (2500, 3, 28, 28) and blend.target_test.x.shape == (1000, 3, 28, 28)
     assert len(blend.source_train) + len(blend.target_train) == len(mnist.train) + len(mnist.val)
-    assert blend.source_train.x.dtype == np.float32 and -1 <= blend.target_train.x.min() <= blend.target_train.x.max() <= 1
+    assert blend.source_train.x.dtype == np.float32
+    assert -1 <= blend.target_train.x.min() <= blend.target_train.x.max() <= 1
     # Source test and target test hold the same digits, grey and blended.
     assert np.array_equal(blend.source_test.y, blend.target_test.y)
     assert np.array_equal(blend.source_test.x, as_colour_input(mnist.test.x))
     digits = digits_shift()
     assert digits.source_train.x.shape[1:] == digits.target_test.x.shape[1:] == (1, 8, 8)
-    assert len(digits.target_test) == len(sk_digits.test) and digits.target_train.x.min() == -1.0 and digits.target_train.x.max() == 1.0
+    assert len(digits.target_test) == len(sk_digits.test)
+    assert digits.target_train.x.min() == -1.0 and digits.target_train.x.max() == 1.0

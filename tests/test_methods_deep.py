@@ -180,7 +180,8 @@ def test_train_with_curves_scores_each_epoch_and_learns(tiny_shift):
     loader = ZippedLoader(training.make_loader((xs, ys), 32, shuffle=True, seed=0, drop_last=True),
                           training.make_loader((xt,), 32, shuffle=True, seed=1, drop_last=True))
     evals = {"source": training.make_loader((xs, ys), 256), "target": training.make_loader((xt, yt), 256)}
-    for step in (source_only_step, DANNStep(120), AlignmentStep("coral", 1.0), AlignmentStep("mmd", 0.5, on="features")):
+    steps = (source_only_step, DANNStep(120), AlignmentStep("coral", 1.0), AlignmentStep("mmd", 0.5, on="features"))
+    for step in steps:
         torch.manual_seed(0)
         model = DANN(in_channels=1, image_size=8, channels=(8, 16), hidden=32, padding=2)
         curves = train_with_curves(model, loader, step, total_steps=120, eval_loaders=evals, lr=0.05,

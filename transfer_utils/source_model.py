@@ -50,7 +50,7 @@ class SourceConfig:
 def source_config(profile: str, width: int = 16) -> SourceConfig:
     """The pretraining settings a profile uses (shared by every lesson, so they share the cache)."""
     if profile == "smoke":
-        return SourceConfig(n_images=5000, epochs=1, width=width, n_test=1000)
+        return SourceConfig(n_images=10000, epochs=1, width=width, n_test=1000)  # ~0.88 source accuracy
     return SourceConfig(width=width)  # default and full: all 27,000 source training images, 3 epochs
 
 

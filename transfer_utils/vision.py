@@ -120,15 +120,17 @@ class _TaskView(nn.Module):
 def joint_step(model: SharedEncoder, batch: tuple) -> StepOutput:
     """A ``training.fit`` step for two tasks at once: ``((x_a, y_a), (x_b, y_b))``, loss = sum of both.
 
-    The logits and targets reported (for training accuracy) are those of the second task.
+    Both batches go through the encoder together, so batch norm sees (and remembers) the mixture of
+    the two tasks' images that it will later be evaluated on. The logits and targets reported (for
+    training accuracy) are those of the second task.
     """
     (xa, ya), (xb, yb) = batch
-    tasks = list(model.heads)
-    loss_a = nn.functional.cross_entropy(model(xa, tasks[0]), ya)
-    logits_b = model(xb, tasks[1])
+    task_a, task_b = list(model.heads)
+    features = model.encoder.features(torch.cat([xa, xb]))
+    loss_a = nn.functional.cross_entropy(model.heads[task_a](features[:len(xa)]), ya)
+    logits_b = model.heads[task_b](features[len(xa):])
     loss_b = nn.functional.cross_entropy(logits_b, yb)
-    return StepOutput(loss_a + loss_b, logits_b, yb, {f"{tasks[0]}_loss": loss_a.item(),
-                                                      f"{tasks[1]}_loss": loss_b.item()})
+    return StepOutput(loss_a + loss_b, logits_b, yb, {f"{task_a}_loss": loss_a.item(), f"{task_b}_loss": loss_b.item()})
 
 
 class PairedLoader:
@@ -257,6 +259,13 @@ def center_square(image: np.ndarray) -> np.ndarray:
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     return image[top:top + side, left:left + side]
+
+
+def square_photo(image: np.ndarray, size: int) -> np.ndarray:
+    """An RGB uint8 photo (H, W, 3) cut to its central square and resized to (size, size, 3), uint8."""
+    x = torch.from_numpy(np.ascontiguousarray(center_square(image))).permute(2, 0, 1)[None].float()
+    x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 @torch.no_grad()

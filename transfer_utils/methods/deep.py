@@ -256,8 +256,8 @@ class DANNStep:
             return supervised_step(model, batch)
         xs, ys, xt = batch
         lambda_ = self.current_lambda()
-        features = model.features(torch.cat([xs, xt]))  # one pass: BatchNorm sees both domains
-        logits = model.classifier(features[:len(xs)])
+        features = model.features(torch.cat([xs, xt]))  # both domains in one pass through the shared layers
+        logits = model.classifier(features[:len(xs)])  # the task loss only sees labelled source examples
         task = F.cross_entropy(logits, ys)
         domain_logits = model.domain_logits(features, lambda_)
         is_target = torch.cat([torch.zeros(len(xs)), torch.ones(len(xt))]).to(domain_logits)

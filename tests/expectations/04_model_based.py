@@ -1,0 +1,22 @@
+"""What the smoke run of 04_model_based must show."""
+
+STRATEGIES = ["head only", "gradual unfreezing", "full fine-tuning", "layer-wise rates", "weight decay", "L2-SP"]
+
+
+def check(m: dict) -> None:
+    rows = {r["strategy"]: r for r in m["strategies"]}
+    assert list(rows) == STRATEGIES
+    for r in rows.values():
+        assert 0.0 <= r["target_acc"] <= 1.0 and 0.0 <= r["source_acc_after"] <= 1.0 and r["seconds"] > 0
+    # a frozen body (and its frozen batch-norm statistics) forgets nothing; fine-tuning forgets a lot
+    assert rows["head only"]["source_acc_after"] == m["source_acc_before"]
+    assert rows["head only"]["trainable_params"] < 1000 < rows["full fine-tuning"]["trainable_params"]
+    assert rows["full fine-tuning"]["source_acc_after"] < m["source_acc_before"] - 0.1
+    assert max(rows[n]["target_acc"] for n in STRATEGIES[1:]) > rows["head only"]["target_acc"] + 0.03
+    assert rows["L2-SP"]["distance_from_pretrained"] < rows["weight decay"]["distance_from_pretrained"]
+    # the update rule by hand matches torch's SGD and AdamW
+    assert m["sgd_update_max_abs_diff"] < 1e-6 and m["adamw_update_max_abs_diff"] < 1e-6
+    # one shared encoder keeps the source task with fewer parameters than two models
+    assert m["joint_source_acc"] > rows["full fine-tuning"]["source_acc_after"] + 0.1
+    assert m["shared_params"] < m["separate_params"]
+    assert len(m["recalibrated_source_acc"]) == len(STRATEGIES)

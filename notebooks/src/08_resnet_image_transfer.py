@@ -1,0 +1,531 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · ResNet image transfer
+#
+# **Goals.** By the end of this notebook you will
+# 1. use an ImageNet-pretrained CNN three ways on a new image task with few labels: as a **fixed
+#    feature extractor**, **fine-tuned** end to end, and the same architecture trained **from scratch**,
+#    and know what each costs in accuracy and seconds;
+# 2. look inside a CNN (feature maps, Grad-CAM) and see what an ImageNet network knows about photos;
+# 3. reproduce, at laptop scale, the layer-transferability experiment of Yosinski et al. (2014):
+#    pretrain a torchvision ResNet on five clothing classes, transfer it to the five others with the
+#    first *b* blocks frozen, and read off where transferred features stop helping;
+# 4. know when ImageNet features help little (grey, low-resolution clothing) and where they help more.
+#
+# **Prerequisites.** Lesson 01 (scratch vs frozen features vs fine-tuning) and the training loop of
+# lesson 00/`transfer_utils.training`; a little about convolutional networks. Lesson 04 teaches the
+# fine-tuning strategies (freezing schedules, layer-wise rates, L2-SP) used loosely here.
+#
+# **Time.** smoke ≈ 0.7 min · default ≈ 3.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+
+# %%
+import copy
+import inspect
+import os
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import LogisticRegression
+from tqdm.auto import tqdm
+
+# %% tags=["parameters"]
+seed: int = 0  # seeds the labelled samples, the new heads and the data order
+device: str = "auto"  # "auto" (cuda, then mps, then cpu), "cpu", "cuda" or "mps"
+profile: str = os.environ.get("COURSE_PROFILE", "default")  # "smoke" (CI, ~1 min), "default" (laptop), "full"
+metrics_path: str = ""  # where the metrics JSON goes; "" means data/runs/<profile>/08_resnet_image_transfer.metrics.json
+backbone: str = "auto"  # ImageNet CNN of part A: "auto" (efficientnet_lite0; resnet18 in the full profile), "efficientnet_lite0", "resnet18"
+image_size: int = 64  # pixels (square) the 28×28 clothing images are resized to for the ImageNet CNN
+k_a: int = 10  # part A: labelled images per class (10 classes)
+k: int = 10  # part B: labelled images per target class (5 classes)
+width: int = 16  # part B: channels of the narrow ResNet's first block (doubling in each of the four blocks)
+
+# %%
+from transfer_utils import datasets, freezing, plots, source_model, training, vision
+from transfer_utils.exercises import check_function, check_value
+from transfer_utils.models import count_parameters, load_image_backbone
+from transfer_utils.runtime import check_choice, check_int, start_lesson
+
+lesson = start_lesson("08_resnet_image_transfer", seed=seed, device=device, profile=profile,
+                      metrics_path=metrics_path)
+check_choice("backbone", backbone, ("auto", "efficientnet_lite0", "resnet18"))
+check_int("image_size", image_size, low=32, high=224)
+check_int("k_a", k_a, low=1, high=500)
+check_int("k", k, low=1, high=1000)
+check_int("width", width, low=4, high=64)
+plots.setup()
+backbone_name = backbone if backbone != "auto" else lesson.pick(smoke="efficientnet_lite0",
+                                                               default="efficientnet_lite0", full="resnet18")
+settings = lesson.pick(
+    smoke={"test_a": 300, "steps_a": 30, "seeds_b": 1, "steps_b": 60, "test_b": 1000},
+    default={"test_a": 1000, "steps_a": 100, "seeds_b": 3, "steps_b": 200, "test_b": 2000},
+)
+print(lesson, "| backbone:", backbone_name, "|", settings)
+
+# %% [markdown]
+# ## 1. Two questions, one dataset
+#
+# The course's sources describe image transfer in two sentences: take a CNN pretrained on ImageNet
+# (ResNet, VGG), use it as a feature extractor and train a new classifier on top, or fine-tune its
+# weights on the new task. Both are true and both leave out what you need to decide: *how much* does
+# each help, at what cost, and when does it not help at all? We measure it on real images:
+# **Fashion-MNIST**, 70,000 grey 28×28 photos of clothing in ten classes (installed offline by the
+# Debian package `dataset-fashion-mnist`).
+#
+# * **Part A** takes a real ImageNet CNN to clothing with ten labelled images per class.
+# * **Part B** asks *which layers* transfer. No ImageNet ResNet installs offline, so we do what
+#   Yosinski et al. did, at CPU scale: pretrain a torchvision ResNet ourselves on five clothing
+#   classes (the *source* task) and transfer it to the other five (the *target* task).
+
+# %%
+fashion = datasets.load_fashion_mnist()
+print(fashion.summary())
+fig, axes = plt.subplots(2, 10, figsize=(10, 2.4))
+for label, column in enumerate(axes.T):
+    rows = np.flatnonzero(fashion.train.y == label)[:2]
+    for ax, row in zip(column, rows):
+        ax.imshow(fashion.train.x[row], cmap="gray_r")
+        ax.set(xticks=[], yticks=[])
+    column[0].set_title(fashion.classes[label], fontsize=8)
+fig.suptitle("Fashion-MNIST: two training images per class (28×28 grey)")
+plt.show()
+
+# %% [markdown]
+# ## 2. Part A: an ImageNet CNN on a new task
+#
+# ### 2.1 What the pretrained network knows
+#
+# The offline ImageNet CNN is **EfficientNet-Lite0** (4.7M parameters, 1,000 ImageNet classes; with
+# the `full` profile and the weights cached, torchvision's ResNet-18 instead). Before transferring it,
+# ask it about the colour photos that ship with scikit-image. `backbone.preprocess` resizes and scales
+# images the way its weights expect; each photo is first cut to its central square so resizing does
+# not squash it.
+
+# %%
+image_net = load_image_backbone(backbone_name)
+print(f"{image_net.name}: {count_parameters(image_net.classifier):,} parameters, "
+      f"{image_net.num_features} features before the ImageNet classifier")
+photos = datasets.load_photos([name for name in datasets.PHOTO_NAMES if name != "cat"])  # "cat" is chelsea again
+photo_batch = image_net.preprocess(np.stack([vision.square_photo(p, 224) for p in photos.values()]), 224)
+with torch.no_grad():
+    probabilities = image_net.classifier.eval()(photo_batch).softmax(dim=1)
+top_p, top_i = probabilities.topk(3, dim=1)
+photo_table = pd.DataFrame({
+    "photo": list(photos),
+    "top-1 ImageNet class": [image_net.categories[i] for i in top_i[:, 0]],
+    "p(top-1)": top_p[:, 0].numpy().round(3),
+    "2nd and 3rd": [", ".join(image_net.categories[i] for i in row[1:]) for row in top_i],
+})
+photo_table
+
+# %%
+everyday = ["chelsea", "coffee", "astronaut", "rocket"]
+confidence = photo_table.set_index("photo")["p(top-1)"]
+print(f"mean top-1 probability: everyday photos {confidence[everyday].mean():.3f}, "
+      f"scientific images {confidence.drop(everyday).mean():.3f}")
+
+# %% [markdown]
+# Photos of things ImageNet has classes for (a cat, a cup of coffee, a rocket) get fitting names, cat
+# breeds and espresso among them. ImageNet has no *astronaut*, so the network names the nearest
+# things it knows (helmets, sleds). The Hubble deep field, a stained tissue slide, a retina scan and a
+# colour wheel are far from every ImageNet class: the network still answers (a classifier always
+# does), and its confidence is lower on average (printed above). A classifier only knows its own classes;
+# its *features* are what transfer.
+#
+# **Grad-CAM** shows where the network looks when it names a class: weight each channel of the last
+# convolutional layer by how much the class score grows with it (the mean gradient), sum, keep the
+# positive part (Selvaraju et al., 2017). `vision.grad_cam` does this with two hooks:
+
+# %%
+print(inspect.getsource(vision.grad_cam).split('"""')[-1].strip())
+
+# %%
+LOOK_INSIDE = {"efficientnet_lite0": ("_bn0", "_bn1"), "resnet18": ("layer1", "layer4")}  # early, last layer
+early_layer, last_layer = (image_net.classifier.get_submodule(n) for n in LOOK_INSIDE[image_net.name])
+shown = ["chelsea", "coffee", "rocket", "astronaut"]
+rows = [list(photos).index(name) for name in shown]
+cams, cam_classes = vision.grad_cam(image_net.classifier, last_layer, photo_batch[rows])
+fig, axes = plt.subplots(1, len(shown), figsize=(10, 2.9))
+for ax, name, cam, label in zip(axes, shown, cams, cam_classes):
+    ax.imshow(vision.square_photo(photos[name], 224))
+    ax.imshow(cam.numpy(), cmap="jet", alpha=0.45)
+    ax.set(title=f"{name} → {image_net.categories[label]}", xticks=[], yticks=[])
+fig.suptitle("Grad-CAM: where the ImageNet network looks for its top-1 class")
+plt.show()
+
+# %% [markdown]
+# ### 2.2 The new task: ten clothing classes, `k_a` labels each
+#
+# Clothing is a long way from ImageNet: grey, 28 pixels, a centred object on a black background. The
+# network wants 3-channel images, so each grey image is repeated into three channels and resized to
+# `image_size` pixels (smaller than ImageNet's 224 to keep a CPU run short).
+
+# %%
+labelled_a = datasets.sample_per_class(fashion.train, k_a, seed=lesson.seed)
+test_a = datasets.sample_n(fashion.test, settings["test_a"], seed=0)
+x_train_a = image_net.preprocess(labelled_a.x, image_size)
+x_test_a = image_net.preprocess(test_a.x, image_size)
+print(f"labelled: {len(labelled_a)} images ({k_a} per class) → tensor {tuple(x_train_a.shape)}; "
+      f"test: {len(test_a)} images")
+test_loader_a = vision.image_loader(x_test_a, test_a.y, 100)
+results_a: dict[str, dict[str, float]] = {}
+
+# %% [markdown]
+# **Baseline that knows nothing:** logistic regression on the raw 784 pixels. **Fixed feature
+# extractor:** the pretrained network, frozen, turns every image into a vector (1,280 numbers for
+# EfficientNet-Lite0, the input of its ImageNet classifier); a logistic regression learns on top. The
+# features are computed once, so this is cheap; it also means no augmentation.
+
+# %%
+started = time.perf_counter()
+pixels = lambda part: part.x.reshape(len(part), -1) / 255.0  # noqa: E731
+raw = LogisticRegression(C=1.0, max_iter=3000).fit(pixels(labelled_a), labelled_a.y)
+results_a["raw pixels + logistic regression"] = {"accuracy": raw.score(pixels(test_a), test_a.y),
+                                                  "seconds": time.perf_counter() - started}
+
+started = time.perf_counter()
+features_train = vision.extract_features(image_net.features, x_train_a)
+features_test = vision.extract_features(image_net.features, x_test_a)
+probe = LogisticRegression(C=0.1, max_iter=3000).fit(features_train, labelled_a.y)
+results_a["fixed feature extractor"] = {"accuracy": probe.score(features_test, test_a.y),
+                                        "seconds": time.perf_counter() - started}
+pd.DataFrame(results_a).T.round(3)
+
+# %% [markdown]
+# **Fine-tuning** puts a new 10-class head on the pretrained body and trains both, with random shifts
+# and mirror images as augmentation (`vision.image_loader(..., augment=True)`). Two choices matter
+# with so few images, and both were measured: a small learning rate for the pretrained body (2e-4,
+# ten times less than the new head; 1e-3 gave a much worse model), and **batch-norm statistics kept
+# at their pretrained values** (`frozen_bn_stats=True`). Batch norm normalises every layer with a
+# running mean and variance; re-estimating them from a few batches of grey clothing undoes more than
+# the gradient steps gain. **From scratch** is the same architecture with random weights
+# (`vision.reinitialised`), the same data, augmentation and steps; it has no statistics worth keeping
+# and nothing to protect, so all of it learns at 3e-3. (Rerun with `frozen_bn_stats=False` or a body
+# rate of 1e-3 to see the difference for yourself.)
+
+# %%
+def train_image_net(features: torch.nn.Module, lr_body: float, lr_head: float, frozen_bn_stats: bool) -> dict:
+    """Train body + new head on the labelled images with augmentation; test accuracy and seconds."""
+    started = time.perf_counter()
+    torch.manual_seed(lesson.seed)
+    model = vision.TransferNet(features, image_net.num_features, len(fashion.classes), frozen_bn_stats)
+    vision.set_batchnorm_momentum(model, 0.1)  # EfficientNet ships 0.01: too slow for a few hundred steps
+    model.to(lesson.device)
+    optimizer = torch.optim.Adam([{"params": model.head.parameters(), "lr": lr_head},
+                                  {"params": model.features.parameters(), "lr": lr_body}])
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings["steps_a"])
+    loader = vision.image_loader(x_train_a, labelled_a.y, 25, augment=True, shuffle=True, seed=lesson.seed,
+                                 pad=image_size // 14)
+    vision.train_steps(model, loader, optimizer, settings["steps_a"], scheduler=schedule)
+    accuracy = training.evaluate(model, test_loader_a, device=lesson.device)["accuracy"]
+    return {"accuracy": accuracy, "seconds": time.perf_counter() - started}
+
+
+runs_a = {"full fine-tuning": (copy.deepcopy(image_net.features), 2e-4, 2e-3, True),
+          "same network from scratch": (vision.reinitialised(image_net.features, lesson.seed), 3e-3, 3e-3, False)}
+for name, arguments in tqdm(runs_a.items(), desc="part A training runs"):
+    results_a[name] = train_image_net(*arguments)
+table_a = pd.DataFrame(results_a).T
+table_a.round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(6.4, 2.6))
+ax.barh(table_a.index, table_a["accuracy"], color=["grey", "tab:blue", "tab:green", "tab:red"])
+for i, (accuracy, seconds) in enumerate(zip(table_a["accuracy"], table_a["seconds"])):
+    ax.text(accuracy + 0.01, i, f"{accuracy:.3f}  ({seconds:.0f} s)", va="center", fontsize=9)
+ax.set(xlim=(0, 1.05), xlabel=f"test accuracy ({len(test_a)} images)",
+       title=f"{image_net.name} → Fashion-MNIST, {k_a} labels per class")
+ax.invert_yaxis()
+plt.show()
+
+acc_raw = results_a["raw pixels + logistic regression"]["accuracy"]
+acc_feature_extractor = results_a["fixed feature extractor"]["accuracy"]
+acc_finetune = results_a["full fine-tuning"]["accuracy"]
+acc_scratch = results_a["same network from scratch"]["accuracy"]
+print(f"ImageNet features vs raw pixels: {acc_feature_extractor - acc_raw:+.3f}; "
+      f"fine-tuning vs fixed features: {acc_finetune - acc_feature_extractor:+.3f}; "
+      f"pretrained vs random start of the same network: {acc_finetune - acc_scratch:+.3f}")
+
+# %% [markdown]
+# How to read this (the printed differences are this run's):
+#
+# * **ImageNet features help grey low-resolution clothing only a little.** A linear model on 1,280
+#   pretrained features does about as well as one on the 784 raw pixels. Fashion-MNIST's classes
+#   differ by silhouette, which pixels already show; ImageNet's textures and colours are of little use.
+# * **Fine-tuning helps more** than the frozen probe when the body learns gently and batch norm keeps its
+#   statistics: the pretrained filters adapt to the new images.
+# * **Pretrained beats random** for the same 4.7M-parameter network by a wide margin: a hundred images
+#   are far too few to train it from scratch. This is the cleanest transfer-vs-scratch comparison
+#   (same network, same data, same steps).
+# * **Seconds:** the frozen extractor costs one forward pass per image; fine-tuning and training from
+#   scratch cost hundreds of forward *and* backward passes. On a CPU that is the price of the extra points.
+#
+# Where do ImageNet features shine? On photos like those of section 2.1: real colour scenes of
+# objects ImageNet has seen. Part B shows the other lever: a *source task close to the target*.
+#
+# ### 2.3 A look inside: feature maps
+#
+# The first layers of a CNN are edge, blob and colour detectors, which is why they transfer to almost
+# any image. Here are the outputs of the pretrained network's first layer (a few of its channels) for a
+# sneaker from the test set:
+
+# %%
+sneaker = int(np.flatnonzero(test_a.y == fashion.classes.index("Sneaker"))[0])
+maps = vision.feature_maps(image_net.classifier, early_layer, x_test_a[sneaker:sneaker + 1])[0]
+fig, axes = plt.subplots(1, 7, figsize=(10, 1.9))
+axes[0].imshow(test_a.x[sneaker], cmap="gray_r")
+axes[0].set(title="input", xticks=[], yticks=[])
+for i, ax in enumerate(axes[1:]):
+    ax.imshow(maps[i].numpy(), cmap="viridis")
+    ax.set(title=f"channel {i}", xticks=[], yticks=[])
+fig.suptitle(f"First-layer feature maps of {image_net.name} ({tuple(maps.shape)} for one image)")
+plt.show()
+
+# %% [markdown]
+# ## 3. Part B: which layers transfer? (Yosinski et al., 2014, at CPU scale)
+#
+# ### 3.1 A ResNet pretrained on the source classes
+#
+# The network is torchvision's `ResNet` with `BasicBlock`s, one block per stage and `width` channels
+# in the first block (16, 32, 64, 128 with the default): a narrow ResNet-10. ImageNet's stem (7×7
+# convolution with stride 2, then max-pooling) would shrink 28 pixels to 7 before the first block, so
+# the stem is a 3×3 convolution with stride 1 and the blocks see 28, 14, 7 and 4 pixels.
+#
+# It is pretrained on the **source classes** T-shirt, Trouser, Pullover, Dress and Coat. Pretraining
+# takes about a minute, so `source_model.pretrained_source_model` caches the weights under
+# `data/cache/source_resnet/`: the file name and contents carry a hash of the settings and the training
+# images, and a file that is missing, stale or damaged is retrained (lesson 04 shares the same file).
+
+# %%
+config = source_model.source_config(lesson.profile, width=width)
+source = source_model.pretrained_source_model(config, device=lesson.device)
+print(config)
+print(f"source test accuracy {source.source_accuracy:.3f} | {'from the cache' if source.cached else 'trained now'} "
+      f"({source.train_seconds:.0f} s of pretraining) | {count_parameters(source.model):,} parameters")
+
+# %% [markdown]
+# ### 3.2 Transfer to the target classes with the first *b* blocks frozen
+#
+# The **target task** is the five other classes (Sandal, Shirt, Sneaker, Bag, Ankle boot) with `k`
+# labelled images per class. Every run starts from the same pretrained network with a new 5-class head
+# and trains for the same number of steps with augmentation:
+#
+# * **frozen b** (b = 1…4): the stem and the first *b* blocks are frozen (no gradient, batch-norm
+#   statistics fixed too); the blocks above are trained. b = 4 leaves only the head: a linear probe on
+#   the pretrained features;
+# * **fine-tune all** (b = 0): every layer trains;
+# * **scratch**: the same architecture from random weights.
+#
+# The new head learns at 1e-2 and the rest at 1e-3 (Adam, cosine decay); scratch gets the same rates.
+# `freezing.freeze_stages` switches the gradients off:
+
+# %%
+print(inspect.getsource(freezing.freeze_stages))
+
+# %%
+target_train = source_model.class_subset(fashion.train, source_model.TARGET_CLASSES)
+target_test = datasets.sample_n(source_model.class_subset(fashion.test, source_model.TARGET_CLASSES),
+                                settings["test_b"], seed=0)
+test_loader_b = vision.image_loader(vision.grey_tensor(target_test.x), target_test.y, 500)
+CONDITIONS = ["scratch", 0, 1, 2, 3, 4]  # 0 = fine-tune all, b = blocks frozen
+
+
+def transfer_run(condition: str | int, run_seed: int) -> dict:
+    """Train one condition on k labelled target images per class; test accuracy and seconds."""
+    started = time.perf_counter()
+    labelled = datasets.sample_per_class(target_train, k, seed=run_seed)
+    loader = vision.image_loader(vision.grey_tensor(labelled.x), labelled.y, 50, augment=True, shuffle=True,
+                                 seed=run_seed)
+    torch.manual_seed(run_seed)
+    if condition == "scratch":
+        model = vision.SmallResNet(num_classes=5, width=width)
+    else:
+        model = copy.deepcopy(source.model)
+        vision.new_head(model, 5, seed=run_seed)
+        freezing.freeze_stages(model.stages(), condition + 1 if condition > 0 else 0)  # stem + b blocks
+    model.to(lesson.device)
+    body = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("fc.")]
+    groups = [{"params": model.fc.parameters(), "lr": 1e-2}] + ([{"params": body, "lr": 1e-3}] if body else [])
+    optimizer = torch.optim.Adam(groups)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings["steps_b"])
+    vision.train_steps(model, loader, optimizer, settings["steps_b"], scheduler=schedule)
+    return {"condition": str(condition), "seed": run_seed,
+            "accuracy": training.evaluate(model, test_loader_b, device=lesson.device)["accuracy"],
+            "trainable": freezing.trainable_parameters(model), "seconds": time.perf_counter() - started}
+
+
+grid = [(c, lesson.seed + s) for s in range(settings["seeds_b"]) for c in CONDITIONS]
+runs_b = pd.DataFrame([transfer_run(c, s) for c, s in tqdm(grid, desc="part B transfer runs")])
+summary_b = runs_b.groupby("condition", sort=False).agg(
+    accuracy=("accuracy", "mean"), spread=("accuracy", "std"), trainable=("trainable", "first"),
+    seconds=("seconds", "mean"))
+summary_b.round(3)
+
+# %%
+frozen = summary_b.loc[[str(b) for b in range(5)]]
+fig, ax = plt.subplots()
+for s, group in runs_b[runs_b.condition != "scratch"].groupby("seed"):
+    ax.plot(group.condition.astype(int), group.accuracy, "o", color="tab:blue", alpha=0.35)
+ax.errorbar(range(5), frozen.accuracy, yerr=frozen.spread.fillna(0), marker="o", capsize=4,
+            label="transferred (mean ± std over seeds)")
+scratch_mean, scratch_std = summary_b.loc["scratch", "accuracy"], np.nan_to_num(summary_b.loc["scratch", "spread"])
+ax.axhline(scratch_mean, color="tab:red", linestyle="--", label=f"from scratch ({scratch_mean:.3f})")
+ax.axhspan(scratch_mean - scratch_std, scratch_mean + scratch_std, color="tab:red", alpha=0.1)
+ax.set_xticks(range(5), ["0\n(fine-tune all)", "1", "2", "3", "4\n(head only)"])
+ax.set(xlabel="blocks frozen (b)", ylabel=f"target test accuracy ({len(target_test)} images)",
+       title=f"Layer transfer, source classes 0-4 → target 5-9, {k} labels per class")
+ax.legend(loc="lower left", fontsize="small")
+plt.show()
+
+# %%
+acc_scratch_b = float(summary_b.loc["scratch", "accuracy"])
+acc_finetune_b = float(summary_b.loc["0", "accuracy"])
+acc_by_frozen_blocks = [float(summary_b.loc[str(b), "accuracy"]) for b in range(1, 5)]
+best_b = int(np.argmax(acc_by_frozen_blocks)) + 1
+print(f"scratch {acc_scratch_b:.3f} | fine-tune all {acc_finetune_b:.3f} | frozen b=1..4 "
+      + " ".join(f"{a:.3f}" for a in acc_by_frozen_blocks) + f" | best b = {best_b}")
+print("blocks whose frozen features still beat scratch:",
+      [b for b, a in enumerate(acc_by_frozen_blocks, start=1) if a > acc_scratch_b])
+
+# %% [markdown]
+# Reading the curve (numbers above are this run's; the committed run used 3 seeds):
+#
+# * **Transfer beats scratch** with few labels: fine-tuning the pretrained network, or freezing its
+#   first blocks, is several points better than the same network from random weights.
+# * **Freezing the general layers helps, freezing the specific ones hurts.** Keeping the stem and the
+#   first blocks fixed is as good as or better than fine-tuning everything: those filters (edges,
+#   textures of cloth) fit the new classes too, and freezing them leaves fewer weights to overfit 50
+#   images. Freezing the last block as well (b = 4, a linear head on the pretrained features) is the
+#   worst transfer condition and falls below training from scratch: the top block encodes *which of the
+#   source classes* an image is, a specific feature that does not serve sandals and bags. This is
+#   Yosinski et al.'s result: features go from general to specific with depth, and transfer turns from
+#   help to harm where they become specific.
+# * The spread over seeds (error bars) is a few points: differences of one point between neighbouring
+#   b are not meaningful; the drop at b = 4 and the gap to scratch are.
+#
+# Compare with part A: a ResNet pretrained on *other clothing* transfers far better to clothing than an
+# ImageNet network does. The closer the source task to the target, the more layers transfer.
+
+# %% [markdown]
+# ## 4. Exercises
+#
+# **Exercise 1.** Write the preprocessing the ImageNet network needs for grey uint8 images
+# `(N, H, W)`: repeat the channel three times, resize to `size`×`size` (bilinear, antialiased), and
+# scale with `image_net.mean` / `image_net.std` (given in 0-255 pixel units). Compare with
+# `image_net.preprocess`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_preprocess(images: np.ndarray, size: int) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    x = torch.tensor(images, dtype=torch.float32).unsqueeze(1).repeat(1, 3, 1, 1)
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    mean = torch.tensor(image_net.mean).view(1, 3, 1, 1)
+    std = torch.tensor(image_net.std).view(1, 3, 1, 1)
+    return (x - mean) / std
+    ### END SOLUTION
+
+
+check_function(my_preprocess, image_net.preprocess, [(fashion.test.x[:3].copy(), 32), (fashion.test.x[3:5].copy(), 48)],
+               name="exercise 1 (ImageNet preprocessing)", atol=1e-4)
+
+# %% [markdown]
+# **Exercise 2.** How many parameters does the optimizer train when the stem and the first `b` blocks
+# (b = 1…4) of the narrow ResNet are frozen? Count them from the modules, without calling `freezing`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def trainable_when_frozen(model: vision.SmallResNet, b: int) -> int:
+    ### BEGIN SOLUTION
+    frozen = [model.conv1, model.bn1] + [getattr(model, f"layer{i}") for i in range(1, b + 1)]
+    frozen_ids = {id(p) for module in frozen for p in module.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in frozen_ids)
+    ### END SOLUTION
+
+
+def reference_trainable(model: vision.SmallResNet, b: int) -> int:
+    fresh = copy.deepcopy(model)
+    freezing.freeze_stages(fresh.stages(), b + 1)  # stem + b blocks
+    return freezing.trainable_parameters(fresh)
+
+
+check_function(trainable_when_frozen, reference_trainable,
+               [(vision.SmallResNet(5, width=16), b) for b in range(1, 5)] + [(vision.SmallResNet(5, width=8), 2)],
+               name="exercise 2 (trainable parameters)")
+
+# %% [markdown]
+# **Exercise 3.** Return the ImageNet class name the pretrained network gives the coffee photo
+# (`photos["coffee"]`): central square, 224 pixels, `image_net.preprocess`, `image_net.classifier`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def coffee_class() -> str:
+    ### BEGIN SOLUTION
+    x = image_net.preprocess(vision.square_photo(photos["coffee"], 224)[None], 224)
+    with torch.no_grad():
+        return image_net.categories[int(image_net.classifier.eval()(x).argmax())]
+    ### END SOLUTION
+
+
+check_value(coffee_class, photo_table.set_index("photo").loc["coffee", "top-1 ImageNet class"],
+            name="exercise 3 (what the network sees)")
+
+# %% [markdown]
+# ## 5. Results
+#
+# The key numbers go to the metrics file, and the lesson's claims are asserted.
+
+# %%
+lesson.save_metrics({
+    "image_size": image_size, "k_a": k_a, "k": k, "width": width,
+    "acc_raw_pixels": acc_raw, "acc_feature_extractor": acc_feature_extractor,
+    "acc_finetune": acc_finetune, "acc_scratch": acc_scratch,
+    "seconds_feature_extractor": results_a["fixed feature extractor"]["seconds"],
+    "seconds_finetune": results_a["full fine-tuning"]["seconds"],
+    "seconds_scratch": results_a["same network from scratch"]["seconds"],
+    "photo_top1": photo_table["top-1 ImageNet class"].tolist(),
+    "source_accuracy": source.source_accuracy, "source_from_cache": int(source.cached),
+    "acc_scratch_b": acc_scratch_b, "acc_finetune_b": acc_finetune_b,
+    "acc_by_frozen_blocks": acc_by_frozen_blocks,  # b = 1, 2, 3, 4 blocks frozen
+    "acc_by_frozen_blocks_std": [float(np.nan_to_num(summary_b.loc[str(b), "spread"])) for b in range(1, 5)],
+    "seeds_b": settings["seeds_b"],
+    "runs_b": runs_b.to_dict("records"),
+})
+# Part A: a pretrained start beats the same network from random weights with 10 labels per class
+assert max(acc_feature_extractor, acc_finetune) > acc_scratch + 0.05, (acc_feature_extractor, acc_finetune, acc_scratch)
+assert acc_finetune > acc_scratch + 0.03
+# Part B: transferred features beat scratch with few labels, and freezing everything is the worst transfer
+assert max([acc_finetune_b] + acc_by_frozen_blocks[:3]) > acc_scratch_b + 0.02, (acc_finetune_b, acc_scratch_b)
+assert acc_by_frozen_blocks[3] < max([acc_finetune_b] + acc_by_frozen_blocks[:3]) - 0.03, acc_by_frozen_blocks
+assert source.source_accuracy > 0.8
+
+# %% [markdown]
+# ## Summary and what next
+#
+# * A pretrained CNN can be used **frozen** (one forward pass per image, a linear model on top),
+#   **fine-tuned** (more accurate, hundreds of times more compute) or not at all (**from scratch**, which
+#   with a hundred labels is far behind). With few labels, always start from pretrained weights.
+# * **ImageNet features help grey, low-resolution clothing only a little** over raw pixels; gentle
+#   fine-tuning with batch-norm statistics kept gets more out of them, and they shine on real photos.
+# * **Which layers transfer** depends on how specific they are: a network pretrained on five clothing
+#   classes gives the other five better early and middle blocks than scratch, but its last block is
+#   specific to the source classes. Freeze the general layers, retrain the specific ones.
+# * Grad-CAM and feature maps show what a network responds to; they are descriptions, not proofs.
+#
+# **Next:** [09 · Distillation, multi-task, relations](09_distillation_multitask.ipynb) moves knowledge
+# from a big network into a small one. [04 · Model-based transfer](04_model_based.ipynb) compares the
+# fine-tuning strategies (gradual unfreezing, layer-wise rates, L2-SP) on the same source network and
+# measures what the source task forgets.

@@ -53,8 +53,7 @@ def measure(notebook: Path, profile: str, build: bool) -> runner.RunResult:
         _, report = nbtools.build(source)
     except RuntimeError as exc:
         return runner.RunResult(notebook.stem, "failed", 0.0, None, str(notebook), "", error=str(exc))
-    return runner.RunResult(notebook.stem, "ok", round(report["seconds"], 2), round(report["peak_mb"] or 0, 1),
-                            str(notebook), "")
+    return runner.result_from_report(notebook.stem, report, notebook)
 
 
 def main() -> int:

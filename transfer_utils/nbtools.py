@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from transfer_utils.paths import notebooks_dir
+from transfer_utils.paths import notebooks_dir, runs_dir
 from transfer_utils.storage import atomic_write_text
 
 SOLUTION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
@@ -78,26 +78,29 @@ def clean_metadata(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def build(py_path: Path, *, profile: str = "default", execute: bool = True) -> tuple[Path, dict | None]:
-    """Write ``notebooks/<stem>.ipynb`` from its source and execute it top to bottom in place.
+    """Write ``notebooks/<stem>.ipynb`` from its source and execute it top to bottom.
 
     Returns the notebook's path and the run's report (``seconds``, ``peak_mb``; None when not
-    executed). Raises ``RuntimeError`` naming the failing cell when the run fails.
+    executed). Raises ``RuntimeError`` naming the failing cell when the run fails; the committed
+    notebook is then left as it was and the failed run is kept under ``data/runs/build/``.
     """
     from transfer_utils.runner import run_in_child
 
     out = py_path.parent.parent / f"{py_path.stem}.ipynb"
-    atomic_write_text(out, nbformat.writes(read_source(py_path)))
+    fresh = nbformat.writes(read_source(py_path))
     if not execute:
+        atomic_write_text(out, fresh)
         return out, None
+    scratch = runs_dir() / "build" / out.name  # papermill saves after every cell: never into the committed file
+    atomic_write_text(scratch, fresh)
     # No parameters for the default profile, so papermill injects no cell: the committed run is the
     # notebook's own defaults. The child process measures wall time and peak memory like `run` does.
-    spec = {"input": str(out.resolve()), "output": str(out.resolve()), "cwd": str(out.parent.resolve()),
+    spec = {"input": str(scratch.resolve()), "output": str(scratch.resolve()), "cwd": str(out.parent.resolve()),
             "params": {"profile": profile} if profile != "default" else None, "progress": True}
     report = run_in_child(spec)
     if report["error"] is not None:
-        raise RuntimeError(f"{out.name} failed while building: {report['error']}")
-    executed = clean_metadata(nbformat.read(out, as_version=4))
-    atomic_write_text(out, nbformat.writes(executed))
+        raise RuntimeError(f"{out.name} failed while building (the run is in {scratch}): {report['error']}")
+    atomic_write_text(out, nbformat.writes(clean_metadata(nbformat.read(scratch, as_version=4))))
     return out, report
 
 

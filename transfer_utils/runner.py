@@ -119,6 +119,14 @@ def run_in_child(spec: dict[str, Any], timeout: float | None = None) -> dict[str
     return json.loads(line[len("RUNRESULT "):])
 
 
+def result_from_report(stem: str, report: dict[str, Any], output: Path, metrics_path: Path | str = "",
+                       params: dict[str, Any] | None = None) -> RunResult:
+    """A ``RunResult`` from a child's report (status from its error; seconds and memory rounded)."""
+    peak = None if report["peak_mb"] is None else round(report["peak_mb"], 1)
+    return RunResult(stem, "ok" if report["error"] is None else "failed", round(report["seconds"], 2), peak,
+                     str(output), str(metrics_path), dict(params or {}), report["error"])
+
+
 def _child_main(spec_json: str) -> int:
     """Inside the child process: execute one notebook with papermill and report as JSON on stdout."""
     import papermill
@@ -161,10 +169,7 @@ def execute(notebook: Path, out_dir: Path, *, profile: str = "default", params: 
     output = out_dir / notebook.name
     spec = {"input": str(notebook.resolve()), "output": str(output.resolve()), "params": params,
             "cwd": str(notebook.resolve().parent), "progress": progress}
-    report = run_in_child(spec, timeout=timeout)
-    result = RunResult(notebook.stem, "ok", round(report["seconds"], 2),
-                       None if report["peak_mb"] is None else round(report["peak_mb"], 1),
-                       str(output), str(metrics_path), params, report["error"])
+    result = result_from_report(notebook.stem, run_in_child(spec, timeout=timeout), output, metrics_path, params)
     if result.error is None:
         try:
             result.metrics = load_metrics(metrics_path)["metrics"]

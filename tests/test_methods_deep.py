@@ -9,7 +9,7 @@ from sklearn.metrics.pairwise import rbf_kernel
 from torch.nn import functional as F
 
 from transfer_utils import training
-from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, GradientReversal, ZippedLoader, coral_loss,
+from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss,
                                          dann_lambda, dann_lr_factor, dann_sgd, extract_features, grad_reverse,
                                          mmd_loss, source_only_step, train_with_curves)
 
@@ -36,11 +36,8 @@ def test_grad_reverse_is_identity_forward_and_flips_and_scales_the_gradient(lamb
     assert torch.equal(grad_reversed, -lambda_ * grad_plain)  # exact: one multiplication by −λ
 
 
-def test_gradient_reversal_module_matches_the_function_and_rejects_bad_lambda():
+def test_gradient_reversal_rejects_bad_lambda():
     x = torch.randn(4, 2, requires_grad=True)
-    layer = GradientReversal(0.7)
-    (grad,) = torch.autograd.grad((layer(x) ** 2).sum(), x)
-    assert torch.allclose(grad, -0.7 * 2 * x) and "lambda_=0.7" in repr(layer)
     with pytest.raises(ValueError, match="lambda_"):
         grad_reverse(x, -1.0)
     with pytest.raises(ValueError, match="lambda_"):

@@ -147,7 +147,8 @@ def _track_best(history: History, row: dict[str, float], monitor: str, mode: str
 
 def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimizer, *,
         epochs: int = 1, max_steps: int | None = None, val_loader: Iterable | None = None,
-        scheduler: Any = None, step: Step = supervised_step, monitor: str = "val_accuracy",
+        scheduler: Any = None, step: Step = supervised_step, eval_step: Step = supervised_step,
+        monitor: str = "val_accuracy",
         mode: str = "max", patience: int | None = None, min_delta: float = 0.0,
         clip_grad_norm: float | None = None, checkpoint_path: str | Path | None = None,
         restore_best: bool = True, device: torch.device | None = None,
@@ -155,7 +156,9 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
     """Train ``model``; evaluate on ``val_loader`` after each epoch; stop early; keep the best weights.
 
     ``scheduler.step()`` is called after every optimizer step (per-step schedules such as linear
-    warm-up). ``monitor`` names a history column (``val_accuracy``, ``val_loss``, ``train_loss``...).
+    warm-up). ``step`` computes the training loss of a batch; ``eval_step`` scores the validation
+    batches (plain cross-entropy unless told otherwise, so a step with extra training-only terms or
+    inputs, such as DANN's, needs no evaluation branch). ``monitor`` names a history column (``val_accuracy``, ``val_loss``, ``train_loss``...).
     With ``checkpoint_path``, the best model and optimizer states are written atomically there.
     """
     if mode not in ("max", "min"):
@@ -201,7 +204,7 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
         if scored:
             row["train_accuracy"] = correct / scored
         if val_loader is not None:
-            row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, step=step, device=device).items()
+            row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, step=eval_step, device=device).items()
                         if k != "n"})
         row["seconds"] = time.perf_counter() - started
         history.epochs.append(row)

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from transfer_utils.freezing import Stages, batchnorm_in_eval, keep_frozen_batchnorm_in_eval
-from transfer_utils.training import History, Step, StepOutput, fit, make_loader, supervised_step
+from transfer_utils.training import History, Step, StepOutput, fit, make_loader, predict, supervised_step
 
 FASHION_MEAN, FASHION_STD = 72.9, 90.0  # Fashion-MNIST training pixels (0-255): mean and standard deviation
 BLOCK_NAMES = ("layer1", "layer2", "layer3", "layer4")
@@ -268,14 +268,9 @@ def square_photo(image: np.ndarray, size: int) -> np.ndarray:
     return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-@torch.no_grad()
 def extract_features(features: nn.Module, images: torch.Tensor, batch_size: int = 128) -> np.ndarray:
     """Pooled features of a frozen extractor, in eval mode, as a float32 array (N, D)."""
-    was_training = features.training
-    features.eval()
-    chunks = [features(images[i:i + batch_size]).float().cpu() for i in range(0, len(images), batch_size)]
-    features.train(was_training)
-    return torch.cat(chunks).numpy()
+    return predict(features, make_loader((images,), batch_size)).numpy()
 
 
 # --- looking inside -------------------------------------------------------------------------------

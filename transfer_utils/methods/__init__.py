@@ -9,7 +9,6 @@ from transfer_utils.methods.deep import (
     DANN,
     AlignmentStep,
     DANNStep,
-    GradientReversal,
     ZippedLoader,
     coral_loss,
     dann_lambda,
@@ -36,6 +35,6 @@ __all__ = [
     # feature-based
     "coral", "CORAL", "subspace_alignment", "SubspaceAlignment", "tca", "TCA", "mmd2", "median_gamma",
     # deep
-    "grad_reverse", "GradientReversal", "DANN", "DANNStep", "AlignmentStep", "ZippedLoader", "coral_loss",
+    "grad_reverse", "DANN", "DANNStep", "AlignmentStep", "ZippedLoader", "coral_loss",
     "mmd_loss", "dann_lambda", "dann_lr_factor",
 ]

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from transfer_utils.training import StepOutput, evaluate, fit, supervised_step
+from transfer_utils.training import StepOutput, evaluate, fit, predict, supervised_step
 
 DomainBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (x_source, y_source, x_target)
 
@@ -49,20 +49,6 @@ def grad_reverse(x: torch.Tensor, lambda_: float = 1.0) -> torch.Tensor:
     if not isinstance(lambda_, (int, float)) or isinstance(lambda_, bool) or lambda_ < 0:
         raise ValueError(f"lambda_ must be a number >= 0 (a python float), got {lambda_!r}")
     return _GradReverse.apply(x, float(lambda_))
-
-
-class GradientReversal(nn.Module):
-    """The gradient-reversal layer as a module; change ``lambda_`` between steps to follow a schedule."""
-
-    def __init__(self, lambda_: float = 1.0) -> None:
-        super().__init__()
-        self.lambda_ = lambda_
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return grad_reverse(x, self.lambda_)
-
-    def extra_repr(self) -> str:
-        return f"lambda_={self.lambda_}"
 
 
 # --- the DANN paper's schedules ------------------------------------------------------------------
@@ -134,11 +120,11 @@ class ZippedLoader:
             yield xs, ys, xt
 
 
-def _is_eval_batch(batch: Any) -> bool:
-    """An evaluation batch is ``(x, y)``; a training batch is ``(x_source, y_source, x_target)``."""
-    if not isinstance(batch, (list, tuple)) or len(batch) not in (2, 3):
-        raise ValueError("expected a batch (x, y) or (x_source, y_source, x_target); use ZippedLoader for training")
-    return len(batch) == 2
+def _training_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x_source, y_source, x_target)``, or a clear error for any other batch."""
+    if not isinstance(batch, (list, tuple)) or len(batch) != 3:
+        raise ValueError("expected a training batch (x_source, y_source, x_target): use ZippedLoader")
+    return batch
 
 
 # --- the model -----------------------------------------------------------------------------------
@@ -226,9 +212,7 @@ def mmd_loss(source: torch.Tensor, target: torch.Tensor, bandwidths: tuple[float
 
 def source_only_step(model: nn.Module, batch: Any) -> StepOutput:
     """Cross-entropy on the labelled source batch; the target batch, if any, is ignored."""
-    if _is_eval_batch(batch):
-        return supervised_step(model, batch)
-    xs, ys, _ = batch
+    xs, ys, _ = _training_batch(batch)
     return supervised_step(model, (xs, ys))
 
 
@@ -252,9 +236,7 @@ class DANNStep:
         return self.lambda_max * dann_lambda(min(self.steps_done, self.total_steps) / self.total_steps, self.gamma)
 
     def __call__(self, model: nn.Module, batch: Any) -> StepOutput:
-        if _is_eval_batch(batch):
-            return supervised_step(model, batch)
-        xs, ys, xt = batch
+        xs, ys, xt = _training_batch(batch)
         lambda_ = self.current_lambda()
         features = model.features(torch.cat([xs, xt]))  # both domains in one pass through the shared layers
         logits = model.classifier(features[:len(xs)])  # the task loss only sees labelled source examples
@@ -289,9 +271,7 @@ class AlignmentStep:
         self.loss_name, self.loss_fn, self.weight, self.on = loss, self.LOSSES[loss], weight, on
 
     def __call__(self, model: nn.Module, batch: Any) -> StepOutput:
-        if _is_eval_batch(batch):
-            return supervised_step(model, batch)
-        xs, ys, xt = batch
+        xs, ys, xt = _training_batch(batch)
         features = model.features(torch.cat([xs, xt]))
         logits_all = model.classifier(features)
         logits = logits_all[:len(xs)]
@@ -344,13 +324,6 @@ def train_with_curves(model: nn.Module, loader: ZippedLoader, step: Callable[[nn
     return Curves(rows)
 
 
-@torch.no_grad()
 def extract_features(model: nn.Module, loader: Iterable) -> torch.Tensor:
     """The shared representation ``model.features(x)`` of every batch, in eval mode."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    chunks = [model.features((batch[0] if isinstance(batch, (list, tuple)) else batch).to(device)).cpu()
-              for batch in loader]
-    model.train(was_training)
-    return torch.cat(chunks)
+    return predict(model.features, loader)

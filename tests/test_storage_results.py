@@ -63,3 +63,21 @@ def test_metrics_round_trip_and_plain_types(tmp_path):
 def test_metrics_contract_rejects_bad_records(record, problem):
     with pytest.raises(ValueError, match=problem):
         results.validate_record(record)
+
+
+def test_cached_npy_computes_once_and_respects_cache_false(tmp_path):
+    import numpy as np
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.arange(6, dtype=np.float32).reshape(2, 3)
+
+    path = tmp_path / "sub" / "x.npy"
+    first = storage.cached_npy(path, compute)
+    second = storage.cached_npy(path, compute)
+    assert np.array_equal(first, second) and len(calls) == 1 and path.exists()
+    other = tmp_path / "y.npy"
+    storage.cached_npy(other, compute, cache=False)
+    assert len(calls) == 2 and not other.exists()

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from transfer_utils.models import load_image_backbone
 from transfer_utils.paths import cache_dir
-from transfer_utils.storage import atomic_save_npy
+from transfer_utils.storage import cached_npy
 
 
 def _cache_key(images: np.ndarray, backbone: str, size: int) -> str:
@@ -24,7 +24,6 @@ def _cache_key(images: np.ndarray, backbone: str, size: int) -> str:
     return digest.hexdigest()[:24]
 
 
-@torch.no_grad()
 def image_features(images: np.ndarray, backbone: str = "efficientnet_lite0", *, size: int = 64,
                    batch_size: int = 128, device: str | torch.device = "cpu", cache: bool = True,
                    progress: bool = True) -> np.ndarray:
@@ -36,8 +35,13 @@ def image_features(images: np.ndarray, backbone: str = "efficientnet_lite0", *, 
     if not 32 <= size <= 512:
         raise ValueError(f"size = {size}; use 32 to 512 pixels (the ImageNet models were trained at 224)")
     path = cache_dir() / "image_features" / f"{_cache_key(images, backbone, size)}.npy"
-    if cache and path.exists():
-        return np.load(path)
+    return cached_npy(path, lambda: _extract(images, backbone, size, batch_size, device, progress), cache)
+
+
+@torch.no_grad()
+def _extract(images: np.ndarray, backbone: str, size: int, batch_size: int, device: str | torch.device,
+             progress: bool) -> np.ndarray:
+    """The uncached work of :func:`image_features`."""
     model = load_image_backbone(backbone)
     features = model.features.to(device).eval()
     out = np.zeros((len(images), model.num_features), dtype=np.float32)
@@ -45,6 +49,4 @@ def image_features(images: np.ndarray, backbone: str = "efficientnet_lite0", *, 
                       mininterval=1.0):
         batch = model.preprocess(images[start:start + batch_size], size=size).to(device)
         out[start:start + batch_size] = features(batch).cpu().numpy()
-    if cache:
-        atomic_save_npy(path, out)
     return out

@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -61,6 +61,17 @@ def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def cached_npy(path: str | os.PathLike, compute: Callable[[], np.ndarray], cache: bool = True) -> np.ndarray:
+    """``compute()``, or its earlier result read from ``path``; a new result is saved there atomically."""
+    path = Path(path)
+    if cache and path.exists():
+        return np.load(path, allow_pickle=False)
+    array = compute()
+    if cache:
+        atomic_save_npy(path, array)
+    return array
 
 
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:

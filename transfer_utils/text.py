@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from transfer_utils.models import load_text_encoder, resolve_text_model
 from transfer_utils.paths import cache_dir
-from transfer_utils.storage import atomic_save_npy
+from transfer_utils.storage import cached_npy
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -32,15 +32,20 @@ def _cache_key(texts: Sequence[str], model_name: str, max_length: int, normalize
     return digest.hexdigest()[:24]
 
 
-@torch.no_grad()
 def encode_texts(texts: Sequence[str], model_name: str = "minilm", *, batch_size: int = 64,
                  max_length: int = 128, normalize: bool = False, device: str | torch.device = "cpu",
                  cache: bool = True, progress: bool = True) -> np.ndarray:
     """Mean-pooled sentence features (n, hidden) from a frozen encoder; cached under ``data/cache``."""
     texts = list(texts)
     path = cache_dir() / "text_features" / f"{_cache_key(texts, model_name, max_length, normalize)}.npy"
-    if cache and path.exists():
-        return np.load(path)
+    return cached_npy(path, lambda: _encode(texts, model_name, batch_size, max_length, normalize, device, progress),
+                      cache)
+
+
+@torch.no_grad()
+def _encode(texts: list[str], model_name: str, batch_size: int, max_length: int, normalize: bool,
+            device: str | torch.device, progress: bool) -> np.ndarray:
+    """The uncached work of :func:`encode_texts`."""
     tokenizer, model = load_text_encoder(model_name)
     model.to(device)
     # Batching texts of similar length keeps padding (and wasted compute) small.
@@ -55,6 +60,4 @@ def encode_texts(texts: Sequence[str], model_name: str = "minilm", *, batch_size
         if normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         out[rows] = pooled.cpu().numpy()
-    if cache:
-        atomic_save_npy(path, out)
     return out

@@ -64,7 +64,7 @@ def test_a_stale_file_is_retrained(isolated_data, capsys):
     old = source_model.pretrained_source_model(TINY, progress=False)
     newer = dataclasses.replace(TINY, lr=1e-3)
     data = source_model.source_training_data(newer)
-    path = source_model.checkpoint_path(newer, data)
+    path = source_model.checkpoint_path(newer, source_model.cache_key(newer, data))
     assert path != old.path
     path.write_bytes(old.path.read_bytes())  # a file at the right place but made from other settings
     result = source_model.pretrained_source_model(newer, progress=False)

@@ -156,9 +156,10 @@ def blend_shift(n_source: int = 2500, blend_seed: int = 0) -> DomainShift:
     rest = mnist.train.take(np.arange(n_source, len(mnist.train)))
     target_x = np.concatenate([rest.x, mnist.val.x])
     target_y = np.concatenate([rest.y, mnist.val.y])
+    photos = load_photos()
     return DomainShift("MNIST → photo-blended MNIST",
                        source_train=Part(as_colour_input(source.x), source.y),
                        source_test=Part(as_colour_input(mnist.test.x), mnist.test.y),
-                       target_train=Part(as_colour_input(blend_with_photos(target_x, seed=blend_seed)), target_y),
-                       target_test=Part(as_colour_input(blend_with_photos(mnist.test.x, seed=blend_seed + 1)),
+                       target_train=Part(as_colour_input(blend_with_photos(target_x, blend_seed, photos)), target_y),
+                       target_test=Part(as_colour_input(blend_with_photos(mnist.test.x, blend_seed + 1, photos)),
                                         mnist.test.y))

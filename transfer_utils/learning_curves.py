@@ -7,7 +7,6 @@ method, so methods are compared on equal data) and returns one row per (n, seed,
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable, Sequence
 
@@ -15,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from transfer_utils.datasets import Part, sample_n
+from transfer_utils.training import steps_for
 
 Method = Callable[[Part, int], float]
 
@@ -64,5 +64,4 @@ def gain_at(rows: Sequence[dict[str, object]], n: int, transfer: Sequence[str], 
 
 def training_steps(n: int, batch_size: int, epochs: int, min_steps: int, max_steps: int) -> int:
     """Optimizer steps for ``n`` examples: ``epochs`` passes, but at least ``min_steps`` and at most ``max_steps``."""
-    per_epoch = math.ceil(n / batch_size)
-    return int(min(max(epochs * per_epoch, min_steps), max_steps))
+    return min(max(steps_for(epochs, n, batch_size), min_steps), max_steps)

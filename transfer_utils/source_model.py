@@ -100,9 +100,9 @@ def state_hash(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def checkpoint_path(config: SourceConfig, data: datasets.Part) -> Path:
-    """Where the pretrained weights for ``config`` live."""
-    return cache_dir() / "source_resnet" / f"resnet_w{config.width}_{cache_key(config, data)}.pt"
+def checkpoint_path(config: SourceConfig, key: str) -> Path:
+    """Where the pretrained weights for ``config`` with cache key ``key`` live."""
+    return cache_dir() / "source_resnet" / f"resnet_w{config.width}_{key}.pt"
 
 
 def build_model(config: SourceConfig) -> SmallResNet:
@@ -168,7 +168,7 @@ def pretrained_source_model(config: SourceConfig, device: torch.device | str = "
     """The source network for ``config``: from the cache when it is there and intact, else trained now."""
     data = source_training_data(config)
     key = cache_key(config, data)
-    path = checkpoint_path(config, data)
+    path = checkpoint_path(config, key)
     cached = load_cached(path, key, config)
     if cached is not None:
         model, payload = cached

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -154,12 +154,6 @@ class FineTuneResult:
     total_steps: int
     config: FineTuneConfig
 
-    def summary(self) -> dict[str, Any]:
-        """Flat numbers for a table."""
-        return {"seconds": round(self.seconds, 1), "cpu_seconds": round(self.cpu_seconds, 1),
-                "steps": self.history.steps, "best_epoch": self.history.best_epoch,
-                "best_val_accuracy": self.history.best_score, **asdict(self.config)}
-
 
 def fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: TokenizedTexts | None,
               config: FineTuneConfig, progress: bool = True) -> FineTuneResult:
@@ -208,7 +202,7 @@ def random_init_classifier(model_name: str = "minilm", num_labels: int = 2, seed
     """The same architecture as ``load_text_classifier(model_name)`` but every weight random (no transfer)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    config = AutoConfig.from_pretrained(resolve_text_model(model_name), num_labels=num_labels)
+    config = AutoConfig.from_pretrained(resolve_text_model(model_name), num_labels=num_labels, trust_remote_code=False)
     torch.manual_seed(seed)
     return AutoModelForSequenceClassification.from_config(config)
 

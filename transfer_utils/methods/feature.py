@@ -78,6 +78,7 @@ def _matrix_power(C: np.ndarray, power: float) -> np.ndarray:
     if values.min() <= 1e-12 * values.max() and power < 0:
         raise ValueError("a covariance is singular (more features than varied rows?): use reg='auto' or a "
                          "positive shrinkage reg")
+    values = np.clip(values, 0.0, None)  # round-off can leave a zero eigenvalue slightly negative: no NaN roots
     return (vectors * values ** power) @ vectors.T
 
 

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from transfer_utils import datasets
 from transfer_utils.paths import cache_dir
 from transfer_utils.storage import atomic_torch_save, safe_torch_load
-from transfer_utils.training import evaluate
+from transfer_utils.training import evaluate, fit
 from transfer_utils.vision import SmallResNet, grey_tensor, image_loader
 
 CACHE_VERSION = 1  # bump when the training code changes in a way the settings do not capture
@@ -137,19 +136,9 @@ def pretrain(config: SourceConfig, data: datasets.Part, device: torch.device | s
     loader = image_loader(grey_tensor(data.x), data.y, config.batch_size, augment=config.augment,
                           shuffle=True, seed=config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    total = config.epochs * len(loader)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    model.train()
-    with tqdm(total=total, desc="pretraining on source classes", disable=not progress, mininterval=1.0) as bar:
-        for _ in range(config.epochs):
-            for x, y in loader:
-                loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(loader))
+    fit(model, loader, optimizer, epochs=config.epochs, scheduler=schedule, restore_best=False,
+        device=torch.device(device), progress=progress)
     return model.eval()
 
 

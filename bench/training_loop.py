@@ -26,7 +26,7 @@ import torch
 
 from transfer_utils import datasets
 from transfer_utils import text_classification as tc
-from transfer_utils.models import load_text_classifier
+from transfer_utils.models import load_text_classifier, load_tokenizer
 from transfer_utils.runtime import seed_everything, set_threads
 from transfer_utils.storage import atomic_write_text
 
@@ -81,7 +81,7 @@ def main() -> None:
     snippets = datasets.load_rotten_tomatoes()
     train = datasets.sample_n(snippets.train, args.train, seed=0)
     test = datasets.sample_n(snippets.test, args.test, seed=0)
-    tokenizer, _ = load_text_classifier("minilm", num_labels=2)
+    tokenizer = load_tokenizer("minilm")
     data = tc.TokenizedTexts(train.x, train.y, tokenizer)
     config = tc.FineTuneConfig(lr=1e-4, batch_size=32, epochs=args.epochs, seed=0)
     loops = ["plain PyTorch loop", "course loop (training.fit)", "Hugging Face Trainer"]

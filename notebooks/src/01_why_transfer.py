@@ -26,7 +26,7 @@
 # **Prerequisites.** [00 · Set-up and tour](00_setup_and_tour.ipynb); what a training set, a test set
 # and logistic regression are.
 #
-# **Time.** smoke ≈ 1.0 min · default ≈ 4.8 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** smoke ≈ 1.0 min · default ≈ 4.4 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import math
@@ -51,7 +51,7 @@ lr: float = 1e-4  # AdamW learning rate for the two networks that are trained en
 from transfer_utils import datasets, plots, text
 from transfer_utils import learning_curves as lc
 from transfer_utils import text_classification as tc
-from transfer_utils.models import load_text_classifier
+from transfer_utils.models import load_text_classifier, load_tokenizer
 from transfer_utils.runtime import ParameterError, check_float, check_int, check_int_list, start_lesson
 
 lesson = start_lesson("01_why_transfer", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
@@ -143,7 +143,10 @@ def frozen(labelled: datasets.Part, seed: int) -> float:
     return LogisticRegression(C=1.0, max_iter=2000).fit(x, labelled.y).score(test_features, test.y)
 
 
-def train_network(model: torch.nn.Module, tokenizer, labelled: datasets.Part, seed: int) -> float:
+tokenizer = load_tokenizer(model_name)  # one tokenizer serves every network run
+
+
+def train_network(model: torch.nn.Module, labelled: datasets.Part, seed: int) -> float:
     """Train every weight with the lesson-07 recipe, then score the test snippets."""
     steps = steps_per_size[len(labelled)]
     epochs = math.ceil(steps / math.ceil(len(labelled) / BATCH))  # enough passes to take `steps` steps
@@ -158,14 +161,13 @@ def train_network(model: torch.nn.Module, tokenizer, labelled: datasets.Part, se
 def fine_tuned(labelled: datasets.Part, seed: int) -> float:
     """Parameter-based transfer: start from the pretrained encoder (new random head)."""
     torch.manual_seed(seed)
-    tokenizer, model = load_text_classifier(model_name, num_labels=2)
-    return train_network(model, tokenizer, labelled, seed)
+    _, model = load_text_classifier(model_name, num_labels=2)
+    return train_network(model, labelled, seed)
 
 
 def from_scratch(labelled: datasets.Part, seed: int) -> float:
     """No transfer: the same architecture with every weight random."""
-    tokenizer, _ = load_text_classifier(model_name, num_labels=2)
-    return train_network(tc.random_init_classifier(model_name, num_labels=2, seed=seed), tokenizer, labelled, seed)
+    return train_network(tc.random_init_classifier(model_name, num_labels=2, seed=seed), labelled, seed)
 
 
 methods = {"from scratch (random init)": from_scratch, "TF-IDF + logistic regression": tfidf,

@@ -18,9 +18,11 @@ import os
 import platform
 from pathlib import Path
 
-from transfer_utils import course, nbtools, runner
-from transfer_utils.paths import notebooks_dir, runs_dir
-from transfer_utils.storage import atomic_write_text
+from transfer_utils.course import catalog
+from transfer_utils.course import authoring
+from transfer_utils.course import runner
+from transfer_utils.core.paths import notebooks_dir, runs_dir
+from transfer_utils.core.storage import atomic_write_text
 
 FIELDS = ["notebook", "profile", "status", "seconds", "peak_mb", "cpu_count", "machine", "date"]
 
@@ -50,7 +52,7 @@ def measure(notebook: Path, profile: str, build: bool) -> runner.RunResult:
         return runner.execute(notebook, runs_dir() / "bench" / profile, profile=profile, progress=False)
     source = notebook.parent / "src" / f"{notebook.stem}.py"
     try:
-        _, report = nbtools.build(source)
+        _, report = authoring.build(source)
     except RuntimeError as exc:
         return runner.RunResult(notebook.stem, "failed", 0.0, None, str(notebook), "", error=str(exc))
     return runner.result_from_report(notebook.stem, report, notebook)
@@ -65,8 +67,8 @@ def main() -> int:
                              "(the same clean default run, so one run serves both)")
     args = parser.parse_args()
     notebooks = (runner.resolve_notebooks(args.notebooks, notebooks_dir()) if args.notebooks
-                 else nbtools.lesson_notebooks())
-    rows = read_rows(course.TIMES_CSV)
+                 else authoring.lesson_notebooks())
+    rows = read_rows(catalog.TIMES_CSV)
     failed = []
     for profile in args.profiles:
         for notebook in notebooks:
@@ -80,9 +82,9 @@ def main() -> int:
             rows.append({"notebook": notebook.stem, "profile": profile, "status": result.status,
                          "seconds": result.seconds, "peak_mb": result.peak_mb, "cpu_count": os.cpu_count(),
                          "machine": platform.machine(), "date": datetime.date.today().isoformat()})
-    write_rows(course.TIMES_CSV, rows)
-    course.update_readme()
-    for path in course.update_time_lines([p.stem for p in notebooks]):
+    write_rows(catalog.TIMES_CSV, rows)
+    catalog.update_readme()
+    for path in catalog.update_time_lines([p.stem for p in notebooks]):
         print(f"updated time line in {path}")
     if failed:
         print("failed: " + ", ".join(failed))

@@ -17,11 +17,11 @@ from scipy.linalg import subspace_angles
 from sklearn.linear_model import LogisticRegression
 
 import skada
-from transfer_utils.covariate_shift import biased_split, digits_pca
+from transfer_utils.data.covariate_shift import biased_split, digits_pca
 from transfer_utils.methods.feature import coral, median_gamma, subspace_alignment, tca
-from transfer_utils.methods.instance import (KLIEPModel, classifier_weights, kliep_fit, kmm_objective, kmm_weights)
-from transfer_utils.runtime import set_threads
-from transfer_utils.storage import atomic_write_text
+from transfer_utils.methods.instance import KLIEPModel, classifier_weights, kliep_fit, kmm_objective, kmm_weights
+from transfer_utils.core.runtime import set_threads
+from transfer_utils.core.storage import atomic_write_text
 
 OUT = Path(__file__).parent / "results" / "methods_vs_skada.md"
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transfer_utils import datasets
-from transfer_utils import text_classification as tc
-from transfer_utils.models import load_text_classifier, load_tokenizer
-from transfer_utils.runtime import seed_everything, set_threads
-from transfer_utils.storage import atomic_write_text
+from transfer_utils.data import datasets
+from transfer_utils import fine_tuning as tc
+from transfer_utils.models.pretrained import load_text_classifier, load_tokenizer
+from transfer_utils.core.runtime import seed_everything, set_threads
+from transfer_utils.core.storage import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "training_loop.md"
 

@@ -17,7 +17,7 @@ metrics_path: str = ""  # metrics file
 n: int = 3  # how many numbers to add
 
 # %%
-from transfer_utils.runtime import check_int, start_lesson
+from transfer_utils.core.runtime import check_int, start_lesson
 
 lesson = start_lesson("tiny", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("n", n, low=1)

@@ -148,7 +148,7 @@ def test_fit_power_law_recovers_the_exponent():
 
 @pytest.mark.slow
 def test_reproduces_every_head_of_a_real_pretrained_bert():
-    from transfer_utils.models import load_text_encoder
+    from transfer_utils.models.pretrained import load_text_encoder
 
     tokenizer, model = load_text_encoder("minilm", attn_implementation="eager")
     sentences = ["A warm, funny and surprisingly moving film.", "Dull.", "The plot never quite comes together."]
@@ -169,7 +169,7 @@ def test_reproduces_every_head_of_a_real_pretrained_bert():
 
 
 def test_compare_with_bert_needs_eager_attention():
-    from transfer_utils.models import load_text_encoder
+    from transfer_utils.models.pretrained import load_text_encoder
 
     tokenizer, model = load_text_encoder("minilm")  # default sdpa: no probabilities come back
     with pytest.raises(ValueError, match="attn_implementation='eager'"):

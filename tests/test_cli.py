@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from transfer_utils import cli
-from transfer_utils.runner import parse_value
+from transfer_utils.course import cli
+from transfer_utils.course.runner import parse_value
 
 
 def run_cli(*args, timeout=180):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from transfer_utils import datasets
-from transfer_utils.datasets import Part
+from transfer_utils.data import datasets
+from transfer_utils.data.datasets import Part
 
 
 def _total(splits):

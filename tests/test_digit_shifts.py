@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from transfer_utils import datasets
-from transfer_utils.digit_shifts import (as_colour_input, blend_shift, blend_with_photos, digits_shift,
-                                         mnist_as_optdigits, naive_downsample)
+from transfer_utils.data import datasets
+from transfer_utils.data.digit_shifts import (as_colour_input, blend_shift, blend_with_photos, digits_shift, mnist_as_optdigits, naive_downsample)
 
 
 @pytest.fixture(scope="module")

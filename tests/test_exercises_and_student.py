@@ -4,7 +4,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from transfer_utils import exercises, nbtools
+from transfer_utils.core import exercises
+from transfer_utils.course import authoring
 
 
 def test_check_function_pass_fail_and_stub(capsys):
@@ -40,7 +41,7 @@ check(f)'''
 
 
 def test_strip_solutions_keeps_indentation_and_checks():
-    stripped = nbtools.strip_solutions(SOURCE)
+    stripped = authoring.strip_solutions(SOURCE)
     assert "x + 1" not in stripped and "    raise NotImplementedError" in stripped
     assert stripped.endswith("check(f)")
     namespace = {}
@@ -52,8 +53,8 @@ def test_strip_solutions_keeps_indentation_and_checks():
 def test_student_version_clears_outputs_and_solutions():
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SOURCE, execution_count=1,
                                                                           outputs=[nbformat.v4.new_output("stream", text="x")])])
-    assert nbtools.count_exercises(notebook) == 1
-    student = nbtools.student_version(notebook)
+    assert authoring.count_exercises(notebook) == 1
+    student = authoring.student_version(notebook)
     assert student.cells[0].outputs == [] and student.cells[0].execution_count is None
-    assert nbtools.count_exercises(student) == 0
+    assert authoring.count_exercises(student) == 0
     assert notebook.cells[0].source == SOURCE  # the original is untouched

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from transfer_utils import learning_curves as lc
-from transfer_utils.datasets import Part
+from transfer_utils.data.datasets import Part
 
 
 @pytest.fixture

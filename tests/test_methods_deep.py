@@ -8,10 +8,9 @@ import torch
 from sklearn.metrics.pairwise import rbf_kernel
 from torch.nn import functional as F
 
+from transfer_utils.data import loaders
 from transfer_utils import training
-from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss,
-                                         dann_lambda, dann_lr_factor, dann_sgd, extract_features, grad_reverse,
-                                         mmd_loss, source_only_step, train_with_curves)
+from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss, dann_lambda, dann_lr_factor, dann_sgd, extract_features, grad_reverse, mmd_loss, source_only_step, train_with_curves)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -135,7 +134,7 @@ def test_losses_reject_mismatched_features():
 @pytest.fixture(scope="module")
 def tiny_shift():
     """A few real scikit-learn digits as "source" and the same digits inverted as "target"."""
-    from transfer_utils.datasets import load_sklearn_digits
+    from transfer_utils.data.datasets import load_sklearn_digits
 
     part = load_sklearn_digits().train
     x = (part.x[:192, None] / 16.0).astype(np.float32)
@@ -144,8 +143,8 @@ def tiny_shift():
 
 def test_zipped_loader_pairs_batches_and_restarts_the_shorter_loader(tiny_shift):
     xs, ys, xt, yt = tiny_shift
-    source = training.make_loader((xs, ys), 32, shuffle=True, seed=0)
-    target = training.make_loader((xt, yt), 50, shuffle=True, seed=1)  # labels given but dropped
+    source = loaders.make_loader((xs, ys), 32, shuffle=True, seed=0)
+    target = loaders.make_loader((xt, yt), 50, shuffle=True, seed=1)  # labels given but dropped
     loader = ZippedLoader(source, target, steps_per_epoch=10)
     batches = list(loader)
     assert len(loader) == len(batches) == 10
@@ -159,12 +158,12 @@ def test_dann_step_runs_with_fit_and_lambda_follows_the_schedule(tiny_shift):
     xs, ys, xt, _ = tiny_shift
     torch.manual_seed(0)
     model = DANN(in_channels=1, image_size=8, channels=(8, 8), hidden=16, padding=2)
-    loader = ZippedLoader(training.make_loader((xs, ys), 32, shuffle=True, seed=0),
-                          training.make_loader((xt,), 32, shuffle=True, seed=1), steps_per_epoch=1)
+    loader = ZippedLoader(loaders.make_loader((xs, ys), 32, shuffle=True, seed=0),
+                          loaders.make_loader((xt,), 32, shuffle=True, seed=1), steps_per_epoch=1)
     step = DANNStep(total_steps=6)
     optimizer, scheduler = dann_sgd(model, 6)
     history = training.fit(model, loader, optimizer, epochs=6, scheduler=scheduler, step=step,
-                           val_loader=training.make_loader((xs, ys), 64), restore_best=False, progress=False)
+                           val_loader=loaders.make_loader((xs, ys), 64), restore_best=False, progress=False)
     assert history.steps == step.steps_done == 6
     assert history.column("train_lambda") == pytest.approx([dann_lambda(k / 6) for k in range(6)])
     domain = history.column("train_domain_loss")
@@ -174,9 +173,9 @@ def test_dann_step_runs_with_fit_and_lambda_follows_the_schedule(tiny_shift):
 
 def test_train_with_curves_scores_each_epoch_and_learns(tiny_shift):
     xs, ys, xt, yt = tiny_shift
-    loader = ZippedLoader(training.make_loader((xs, ys), 32, shuffle=True, seed=0, drop_last=True),
-                          training.make_loader((xt,), 32, shuffle=True, seed=1, drop_last=True))
-    evals = {"source": training.make_loader((xs, ys), 256), "target": training.make_loader((xt, yt), 256)}
+    loader = ZippedLoader(loaders.make_loader((xs, ys), 32, shuffle=True, seed=0, drop_last=True),
+                          loaders.make_loader((xt,), 32, shuffle=True, seed=1, drop_last=True))
+    evals = {"source": loaders.make_loader((xs, ys), 256), "target": loaders.make_loader((xt, yt), 256)}
     steps = (source_only_step, DANNStep(120), AlignmentStep("coral", 1.0), AlignmentStep("mmd", 0.5, on="features"))
     for step in steps:
         torch.manual_seed(0)

@@ -5,8 +5,7 @@ import pytest
 from scipy.linalg import subspace_angles
 from sklearn.metrics.pairwise import rbf_kernel
 
-from transfer_utils.methods.feature import (CORAL, TCA, SubspaceAlignment, covariance, coral, median_gamma, mmd2,
-                                             subspace_alignment, tca)
+from transfer_utils.methods.feature import (CORAL, TCA, SubspaceAlignment, covariance, coral, median_gamma, mmd2, subspace_alignment, tca)
 from transfer_utils.methods.instance import kmm_objective
 
 skada = pytest.importorskip("skada")

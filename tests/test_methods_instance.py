@@ -9,8 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures
 
-from transfer_utils.methods.instance import (KLIEPModel, TrAdaBoost, classifier_weights, effective_sample_size,
-                                              kliep_fit, kliep_weights, kmm_objective, kmm_weights, tradaboost)
+from transfer_utils.methods.instance import (KLIEPModel, TrAdaBoost, classifier_weights, effective_sample_size, kliep_fit, kliep_weights, kmm_objective, kmm_weights, tradaboost)
 
 skada = pytest.importorskip("skada")
 

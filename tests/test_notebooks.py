@@ -16,10 +16,13 @@ from typing import Any, Callable
 import nbformat
 import pytest
 
-from transfer_utils import course, nbtools, results, runner
-from transfer_utils.paths import runs_dir
+from transfer_utils.course import catalog
+from transfer_utils.course import authoring
+from transfer_utils.core import results
+from transfer_utils.course import runner
+from transfer_utils.core.paths import runs_dir
 
-LESSONS = nbtools.lesson_notebooks()
+LESSONS = authoring.lesson_notebooks()
 SMOKE_BUDGET_SECONDS = 240  # generous ceiling for a 2-core CI machine; the target is about a minute
 EXPECTATIONS_DIR = Path(__file__).parent / "expectations"
 
@@ -51,8 +54,8 @@ def test_lessons_exist():
 
 @pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
 def test_committed_notebook_is_clean_and_in_sync(notebook):
-    assert nbtools.lint(notebook) == []
-    assert nbtools.check_sync(notebook) == []
+    assert authoring.lint(notebook) == []
+    assert authoring.check_sync(notebook) == []
 
 
 @pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
@@ -61,8 +64,8 @@ def test_lesson_structure(notebook):
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for heading in ("**Goals.**", "**Prerequisites.**", "**Time.**", "Summary"):
         assert heading in markdown, f"{notebook.name} lacks {heading}"
-    assert course.time_line(notebook.stem) in markdown, "refresh the measured time: python bench/lesson_times.py"
-    assert nbtools.count_exercises(nb) >= 3, f"{notebook.name} needs at least three exercises"
+    assert catalog.time_line(notebook.stem) in markdown, "refresh the measured time: python bench/lesson_times.py"
+    assert authoring.count_exercises(nb) >= 3, f"{notebook.name} needs at least three exercises"
     parameters = runner.notebook_parameters(notebook)
     assert {"seed", "device", "profile", "metrics_path"} <= set(parameters)
     # papermill skips a line it cannot parse (e.g. an "=" inside the comment), and then refuses `-p name`
@@ -70,7 +73,7 @@ def test_lesson_structure(notebook):
     assigned = [node.target.id for node in ast.parse(cell.source).body if isinstance(node, ast.AnnAssign)]
     assert assigned == list(parameters), f"papermill cannot read every parameter line: {set(assigned) - set(parameters)}"
     assert all(info["inferred_type_name"] != "None" for info in parameters.values()), "type every parameter"
-    student = nbtools.student_version(nb)
+    student = authoring.student_version(nb)
     assert "### BEGIN SOLUTION" not in "".join(c.source for c in student.cells)
 
 

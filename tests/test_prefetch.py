@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from transfer_utils import prefetch
+from transfer_utils.course import prefetch
 
 
 def test_checksums_record_and_verify(isolated_data):

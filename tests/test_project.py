@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from transfer_utils import course
+from transfer_utils.course import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,12 +53,12 @@ def test_makefile_installs_the_same_torch_and_no_deps_assets():
 def test_readme_has_the_two_commands_and_a_current_lesson_map():
     readme = (ROOT / "README.md").read_text()
     assert "make course" in readme and "make test" in readme
-    block = readme.split(course.MAP_START)[1].split(course.MAP_END)[0].strip()
-    assert block == course.lesson_map_markdown(), "run: python -c 'from transfer_utils.course import update_readme; update_readme()'"
+    block = readme.split(catalog.MAP_START)[1].split(catalog.MAP_END)[0].strip()
+    assert block == catalog.lesson_map_markdown(), "run: python -c 'from transfer_utils.course import update_readme; update_readme()'"
 
 
 def test_lesson_times_cover_every_landed_lesson():
-    minutes = course.measured_minutes()
+    minutes = catalog.measured_minutes()
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         for profile in ("smoke", "default"):
             assert (path.stem, profile) in minutes, f"measure {path.stem} ({profile}): python bench/lesson_times.py"

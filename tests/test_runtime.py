@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from transfer_utils import runtime
-from transfer_utils.runtime import ParameterError, check_choice, check_float, check_int, check_int_list
+from transfer_utils.core import runtime
+from transfer_utils.core.runtime import ParameterError, check_choice, check_float, check_int, check_int_list
 
 
 def test_check_choice_names_parameter_and_allowed_values():
@@ -87,7 +87,7 @@ def test_default_profile_reads_environment(monkeypatch):
 
 
 def test_lesson_saves_metrics_in_the_contract(tmp_path):
-    from transfer_utils.results import load_metrics
+    from transfer_utils.core.results import load_metrics
 
     lesson = runtime.start_lesson("xx", seed=2, device="cpu", profile="smoke", metrics_path=tmp_path / "m.json")
     lesson.save_metrics({"accuracy": np.float32(0.5), "curve": [{"n": 1, "acc": 0.5}]})

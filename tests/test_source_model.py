@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from transfer_utils import datasets, source_model
-from transfer_utils.source_model import SourceConfig
+from transfer_utils.data import datasets
+from transfer_utils.models import source_model
+from transfer_utils.models.source_model import SourceConfig
 
 TINY = SourceConfig(n_images=300, epochs=1, width=4, batch_size=100, n_test=200)  # a second on a laptop CPU
 

@@ -7,7 +7,8 @@ import os
 import pytest
 import torch
 
-from transfer_utils import results, storage
+from transfer_utils.core import results
+from transfer_utils.core import storage
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):

@@ -6,12 +6,17 @@ import torch
 from torch import nn
 from torchvision.models.resnet import ResNet
 
-from transfer_utils import training, vision
+from transfer_utils.data import loaders
+from transfer_utils.models import small_resnet
+from transfer_utils.data import image_tensors
+from transfer_utils.methods import parameter
+from transfer_utils import training
+from transfer_utils import vision
 
 
 def small(width=8, num_classes=5, seed=0):
     torch.manual_seed(seed)
-    return vision.SmallResNet(num_classes=num_classes, width=width)
+    return small_resnet.SmallResNet(num_classes=num_classes, width=width)
 
 
 def test_small_resnet_is_a_torchvision_resnet_with_28px_shapes():
@@ -21,7 +26,7 @@ def test_small_resnet_is_a_torchvision_resnet_with_28px_shapes():
     assert model(x).shape == (3, 10)
     assert model.features(x).shape == (3, 128)
     # the blocks see 28, 14, 7 and 4 pixels, with 16, 32, 64 and 128 channels
-    sizes = [tuple(vision.feature_maps(model, getattr(model, n), x).shape[1:]) for n in vision.BLOCK_NAMES]
+    sizes = [tuple(vision.feature_maps(model, getattr(model, n), x).shape[1:]) for n in small_resnet.BLOCK_NAMES]
     assert sizes == [(16, 28, 28), (32, 14, 14), (64, 7, 7), (128, 4, 4)]
     with torch.no_grad():
         torch.testing.assert_close(model(x), model.fc(model.features(x)))
@@ -31,7 +36,7 @@ def test_small_resnet_is_a_torchvision_resnet_with_28px_shapes():
 
 def test_small_resnet_rejects_bad_shapes():
     with pytest.raises(ValueError, match="four block counts"):
-        vision.SmallResNet(width=8, layers=(1, 1, 1))
+        small_resnet.SmallResNet(width=8, layers=(1, 1, 1))
 
 
 def test_stages_cover_every_parameter_once():
@@ -44,20 +49,20 @@ def test_stages_cover_every_parameter_once():
 def test_new_head_replaces_fc_and_returns_the_old_one():
     model = small(num_classes=5)
     old = model.fc
-    returned = vision.new_head(model, 3, seed=1)
+    returned = small_resnet.new_head(model, 3, seed=1)
     assert returned is old and model.fc.out_features == 3 and model.fc is not old
     again = small(num_classes=5)
-    vision.new_head(again, 3, seed=1)
+    small_resnet.new_head(again, 3, seed=1)
     torch.testing.assert_close(model.fc.weight, again.fc.weight)  # the head depends on its seed only
 
 
 def test_grey_tensor_scales_and_checks_input():
     images = np.array([[[0, 255]]], dtype=np.uint8)
-    x = vision.grey_tensor(images)
+    x = image_tensors.grey_tensor(images)
     assert x.shape == (1, 1, 1, 2)
-    torch.testing.assert_close(x.flatten(), (torch.tensor([0.0, 255.0]) - vision.FASHION_MEAN) / vision.FASHION_STD)
+    torch.testing.assert_close(x.flatten(), (torch.tensor([0.0, 255.0]) - image_tensors.FASHION_MEAN) / image_tensors.FASHION_STD)
     with pytest.raises(ValueError, match="uint8 grey images"):
-        vision.grey_tensor(np.zeros((2, 28, 28), dtype=np.float32))
+        image_tensors.grey_tensor(np.zeros((2, 28, 28), dtype=np.float32))
 
 
 def _shifts_and_flips(image: torch.Tensor, pad: int) -> list[torch.Tensor]:
@@ -74,12 +79,12 @@ def _shifts_and_flips(image: torch.Tensor, pad: int) -> list[torch.Tensor]:
 
 def test_augmentation_shifts_and_mirrors_and_is_seeded():
     rng = np.random.default_rng(0)
-    images = vision.grey_tensor(rng.integers(0, 256, size=(6, 12, 12), dtype=np.uint8))
+    images = image_tensors.grey_tensor(rng.integers(0, 256, size=(6, 12, 12), dtype=np.uint8))
     labels = np.arange(6)
 
     def batches(seed):
         torch.manual_seed(seed)
-        return [b for b in vision.image_loader(images, labels, 3, augment=True, shuffle=True, seed=seed)]
+        return [b for b in image_tensors.image_loader(images, labels, 3, augment=True, shuffle=True, seed=seed)]
 
     first, again = batches(0), batches(0)
     for (xa, ya), (xb, yb) in zip(first, again):
@@ -91,20 +96,20 @@ def test_augmentation_shifts_and_mirrors_and_is_seeded():
             assert any(torch.equal(image, c) for c in _shifts_and_flips(original, 2))
             changed += not torch.equal(image, original)
     assert changed >= 3  # most images were moved or mirrored
-    plain = next(iter(vision.image_loader(images, labels, 6)))
+    plain = next(iter(image_tensors.image_loader(images, labels, 6)))
     assert torch.equal(plain[0], images) and torch.equal(plain[1], torch.as_tensor(labels))
 
 
 def test_image_dataset_checks_lengths():
     with pytest.raises(ValueError, match="3 images but 2 labels"):
-        vision.ImageDataset(torch.zeros(3, 1, 4, 4), np.array([0, 1]))
+        image_tensors.ImageDataset(torch.zeros(3, 1, 4, 4), np.array([0, 1]))
 
 
 def test_train_steps_takes_exactly_the_steps_asked():
     model = small()
-    x = vision.grey_tensor(np.random.default_rng(0).integers(0, 256, (10, 28, 28), dtype=np.uint8))
-    loader = vision.image_loader(x, np.arange(10) % 5, 4)  # 3 batches per pass
-    history = vision.train_steps(model, loader, torch.optim.SGD(model.parameters(), 0.01), 7)
+    x = image_tensors.grey_tensor(np.random.default_rng(0).integers(0, 256, (10, 28, 28), dtype=np.uint8))
+    loader = image_tensors.image_loader(x, np.arange(10) % 5, 4)  # 3 batches per pass
+    history = training.train_steps(model, loader, torch.optim.SGD(model.parameters(), 0.01), 7)
     assert history.steps == 7
 
 
@@ -112,18 +117,18 @@ def test_reinitialised_copy_has_same_shapes_new_weights():
     model = small()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.bn1.running_mean += 1.0
-    fresh = vision.reinitialised(model, seed=3)
+    fresh = small_resnet.reinitialised(model, seed=3)
     assert [k for k in fresh.state_dict()] == [k for k in model.state_dict()]
     assert not torch.equal(fresh.conv1.weight, model.conv1.weight)
     assert torch.equal(fresh.bn1.running_mean, torch.zeros_like(fresh.bn1.running_mean))
     assert torch.equal(model.conv1.weight, before["conv1.weight"])  # the original is untouched
-    torch.testing.assert_close(vision.reinitialised(model, seed=3).conv1.weight, fresh.conv1.weight)
+    torch.testing.assert_close(small_resnet.reinitialised(model, seed=3).conv1.weight, fresh.conv1.weight)
 
 
 def test_set_batchnorm_momentum_and_transfer_net():
-    net = vision.TransferNet(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1),
+    net = small_resnet.TransferNet(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1),
                                            nn.Flatten()), 4, 2)
-    vision.set_batchnorm_momentum(net, 0.3)
+    small_resnet.set_batchnorm_momentum(net, 0.3)
     assert net.features[1].momentum == 0.3
     assert net(torch.randn(2, 3, 8, 8)).shape == (2, 2)
     features = vision.extract_features(net.features, torch.randn(5, 3, 8, 8), batch_size=2)
@@ -160,18 +165,18 @@ def test_grad_cam_works_on_a_frozen_model_and_restores_mode():
 
 def test_transfer_net_can_keep_pretrained_batchnorm_statistics():
     features = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    frozen = vision.TransferNet(features, 4, 2, frozen_bn_stats=True).train()
+    frozen = small_resnet.TransferNet(features, 4, 2, frozen_bn_stats=True).train()
     assert frozen.training and frozen.head.training and not frozen.features[1].training
     before = frozen.features[1].running_mean.clone()
     frozen(torch.randn(4, 3, 8, 8))
     assert torch.equal(frozen.features[1].running_mean, before)
-    assert vision.TransferNet(features, 4, 2).train().features[1].training
+    assert small_resnet.TransferNet(features, 4, 2).train().features[1].training
 
 
 def test_with_head_shares_the_feature_extractor():
     model = small(num_classes=5).eval()
-    old = vision.new_head(model, 3, seed=0)
-    view = vision.WithHead(model, old)
+    old = small_resnet.new_head(model, 3, seed=0)
+    view = small_resnet.WithHead(model, old)
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         torch.testing.assert_close(view(x), old(model.features(x)))
@@ -180,15 +185,15 @@ def test_with_head_shares_the_feature_extractor():
 
 def test_shared_encoder_joint_step_and_paired_loader():
     encoder = small(num_classes=5)
-    shared = vision.SharedEncoder(encoder, {"source": nn.Linear(64, 5), "target": nn.Linear(64, 3)})
+    shared = parameter.SharedEncoder(encoder, {"source": nn.Linear(64, 5), "target": nn.Linear(64, 3)})
     xa, ya = torch.randn(6, 1, 28, 28), torch.randint(0, 5, (6,))
     xb, yb = torch.randn(2, 1, 28, 28), torch.randint(0, 3, (2,))
-    loader = vision.PairedLoader(training.make_loader((xa, ya), 2), training.make_loader((xb, yb), 1))
+    loader = loaders.PairedLoader(loaders.make_loader((xa, ya), 2), loaders.make_loader((xb, yb), 1))
     batches = list(loader)
     assert len(loader) == 3 and len(batches) == 3
     assert torch.equal(batches[2][1][0], xb[:1])  # the shorter loader started again
     shared.eval()  # fixed batch-norm statistics: one joint pass equals two separate ones
-    out = vision.joint_step(shared, batches[0])
+    out = parameter.joint_step(shared, batches[0])
     (bxa, bya), (bxb, byb) = batches[0]
     expected = (nn.functional.cross_entropy(shared(bxa, "source"), bya)
                 + nn.functional.cross_entropy(shared(bxb, "target"), byb))
@@ -201,5 +206,5 @@ def test_shared_encoder_joint_step_and_paired_loader():
 
 def test_center_square():
     image = np.arange(2 * 4 * 3).reshape(2, 4, 3)
-    assert vision.center_square(image).shape == (2, 2, 3)
-    assert np.array_equal(vision.center_square(image), image[:, 1:3])
+    assert image_tensors.center_square(image).shape == (2, 2, 3)
+    assert np.array_equal(image_tensors.center_square(image), image[:, 1:3])

@@ -1,7 +1,7 @@
-"""``python -m transfer_utils``: see ``transfer_utils.cli``."""
+"""``python -m transfer_utils``: see ``transfer_utils.course.cli``."""
 
 import sys
 
-from transfer_utils.cli import main
+from transfer_utils.course.cli import main
 
 sys.exit(main())

@@ -5,6 +5,8 @@ Shapes follow PyTorch: ``q`` is ``(..., L_q, d_k)``, ``k`` is ``(..., L_k, d_k)`
 ``(..., L_k, d_v)``; the leading ``...`` is usually ``(batch, heads)``. Masks follow
 ``torch.nn.functional.scaled_dot_product_attention``: a *boolean* mask is True where a query may look
 at a key, a *float* mask is added to the scores (0 to keep, a very negative number to block).
+
+Lessons: 06.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 A *method* is any function ``(labelled, seed) -> accuracy`` that trains on the labelled examples and
 scores on a fixed test set. ``learning_curve`` draws the labelled subsets (the same subsets for every
 method, so methods are compared on equal data) and returns one row per (n, seed, method).
+
+Lessons: 01.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from transfer_utils.datasets import Part, sample_n
+from transfer_utils.data.datasets import Part, sample_n
 from transfer_utils.training import steps_for
 
 Method = Callable[[Part, int], float]

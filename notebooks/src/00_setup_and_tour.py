@@ -42,8 +42,12 @@ n_labels: int = 64  # labelled training snippets in the first taste of transfer
 model_name: str = "minilm"  # the frozen text encoder: "minilm" (offline) or a hub name such as "bert-base-uncased"
 
 # %%
-from transfer_utils import assets, datasets, plots, text
-from transfer_utils.runtime import check_int, start_lesson
+from transfer_utils.course import asset_checks
+from transfer_utils.data import assets
+from transfer_utils.data import datasets
+from transfer_utils.core import plots
+from transfer_utils.models import embeddings
+from transfer_utils.core.runtime import check_int, start_lesson
 
 lesson = start_lesson("00_setup_and_tour", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("n_labels", n_labels, low=2, high=2000)
@@ -91,12 +95,12 @@ pd.Series(environment, name="value").to_frame()
 #
 # The course never downloads anything while it runs. Each model and dataset comes from a package
 # installed by `make setup` (or from the operating system's package manager), and
-# `transfer_utils.assets` is the one place that knows where. The table below does not just check that
+# `transfer_utils.data.assets` is the one place that knows where. The table below does not just check that
 # files exist: it loads every model (and runs it once) and every dataset (with its fixed
 # train / validation / test split). The same table is printed by `python -m transfer_utils assets`.
 
 # %%
-status = pd.DataFrame(assets.status(load=True))
+status = pd.DataFrame(asset_checks.status(load=True))
 status
 
 # %%
@@ -110,7 +114,7 @@ print(f"all {n_loaded} offline assets load")
 
 # %%
 try:
-    from transfer_utils.models import resolve_text_model
+    from transfer_utils.models.pretrained import resolve_text_model
 
     resolve_text_model("some-org/a-model-that-is-not-cached")
 except assets.AssetMissingError as err:
@@ -135,7 +139,7 @@ except assets.AssetMissingError as err:
 # The course map below comes from measurements (`python bench/lesson_times.py`), not from guesses.
 
 # %%
-from transfer_utils.course import lesson_rows
+from transfer_utils.course.catalog import lesson_rows
 
 pd.DataFrame(lesson_rows())
 
@@ -166,13 +170,13 @@ test = snippets.test if settings["test_size"] is None else datasets.sample_n(sni
 print(f"test snippets scored: {len(test)}; example: {test.x[0]!r} → {snippets.classes[test.y[0]]}")
 
 # %%
-test_features = text.encode_texts(test.x, model_name, device=lesson.device)
+test_features = embeddings.encode_texts(test.x, model_name, device=lesson.device)
 rows = []
 for run in range(settings["seeds"]):
     labelled = datasets.sample_n(snippets.train, n_labels, seed=lesson.seed + run)
     bow = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(C=10, max_iter=1000))
     bow.fit(labelled.x, labelled.y)
-    train_features = text.encode_texts(labelled.x, model_name, device=lesson.device, progress=False)
+    train_features = embeddings.encode_texts(labelled.x, model_name, device=lesson.device, progress=False)
     probe = LogisticRegression(C=1.0, max_iter=2000).fit(train_features, labelled.y)
     rows.append({"run": run, "bag of words": bow.score(test.x, test.y),
                  "frozen MiniLM + logistic regression": probe.score(test_features, test.y)})
@@ -220,7 +224,7 @@ print(f"bag of words {acc_bow:.3f} | frozen encoder {acc_probe:.3f} | gain {gain
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_value
 
 
 def my_mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -233,7 +237,7 @@ def my_mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 generator = torch.Generator().manual_seed(0)
 pool_cases = [(torch.randn(2, 5, 4, generator=generator), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])),
               (torch.randn(1, 3, 2, generator=generator), torch.tensor([[1, 0, 0]]))]
-check_function(my_mean_pool, text.mean_pool, pool_cases, name="exercise 1 (mean pooling)")
+check_function(my_mean_pool, embeddings.mean_pool, pool_cases, name="exercise 1 (mean pooling)")
 
 # %% [markdown]
 # **Exercise 2.** What accuracy does the trivial rule "always predict the most frequent training class"

@@ -48,11 +48,14 @@ n_seeds: int = 3  # labelled sets drawn per size (smoke: at most 2)
 lr: float = 1e-4  # AdamW learning rate for the two networks that are trained end to end
 
 # %%
-from transfer_utils import datasets, plots, text
+from transfer_utils.models import pretrained
+from transfer_utils.data import datasets
+from transfer_utils.core import plots
+from transfer_utils.models import embeddings
 from transfer_utils import learning_curves as lc
-from transfer_utils import text_classification as tc
-from transfer_utils.models import load_text_classifier, load_tokenizer
-from transfer_utils.runtime import ParameterError, check_float, check_int, check_int_list, start_lesson
+from transfer_utils import fine_tuning as tc
+from transfer_utils.models.pretrained import load_text_classifier, load_tokenizer
+from transfer_utils.core.runtime import ParameterError, check_float, check_int, check_int_list, start_lesson
 
 lesson = start_lesson("01_why_transfer", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 sizes = sorted(set(check_int_list("label_sizes", label_sizes, low=2)))
@@ -133,7 +136,7 @@ def tfidf(labelled: datasets.Part, seed: int) -> float:
 
 # Frozen features: encode every snippet any method will see, once (cached on disk for reruns).
 all_texts = sorted({t for part in subsets.values() for t in part.x} | set(test.x))
-features = dict(zip(all_texts, text.encode_texts(all_texts, model_name, device=lesson.device)))
+features = dict(zip(all_texts, embeddings.encode_texts(all_texts, model_name, device=lesson.device)))
 test_features = np.stack([features[t] for t in test.x])
 
 
@@ -167,7 +170,7 @@ def fine_tuned(labelled: datasets.Part, seed: int) -> float:
 
 def from_scratch(labelled: datasets.Part, seed: int) -> float:
     """No transfer: the same architecture with every weight random."""
-    return train_network(tc.random_init_classifier(model_name, num_labels=2, seed=seed), labelled, seed)
+    return train_network(pretrained.random_init_classifier(model_name, num_labels=2, seed=seed), labelled, seed)
 
 
 methods = {"from scratch (random init)": from_scratch, "TF-IDF + logistic regression": tfidf,
@@ -279,7 +282,7 @@ for n in steps_per_size:
 # %%
 tweets = datasets.load_tweets()
 source = datasets.sample_per_class(tweets.train, settings["source"] // 2, seed=0)
-source_features = text.encode_texts(source.x, model_name, device=lesson.device, progress=False)
+source_features = embeddings.encode_texts(source.x, model_name, device=lesson.device, progress=False)
 LAMBDAS = [0.0, 0.1, 1.0, 10.0, 100.0, float("inf")]
 
 
@@ -346,7 +349,7 @@ for n in lambda_table.index:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_value
 
 
 def my_gain(means: dict[str, float], transfer: list[str], baseline: list[str]) -> float:

@@ -53,12 +53,11 @@ n_labelled_target: int = 20  # labelled target digits TrAdaBoost may use
 tradaboost_rounds: int = 6  # boosting rounds of TrAdaBoost
 
 # %%
-from transfer_utils import plots
-from transfer_utils.covariate_shift import biased_split, digits_pca, selection_probability, toy_1d
+from transfer_utils.core import plots
+from transfer_utils.data.covariate_shift import biased_split, digits_pca, selection_probability, toy_1d
 from transfer_utils.methods.feature import median_gamma
-from transfer_utils.methods.instance import (classifier_weights, effective_sample_size, kliep_fit, kliep_weights,
-                                              kmm_objective, kmm_weights, tradaboost)
-from transfer_utils.runtime import check_float, check_int, start_lesson
+from transfer_utils.methods.instance import (classifier_weights, effective_sample_size, kliep_fit, kliep_weights, kmm_objective, kmm_weights, tradaboost)
+from transfer_utils.core.runtime import check_float, check_int, start_lesson
 
 lesson = start_lesson("02_instance_based", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("n_components", n_components, low=2, high=64)
@@ -385,7 +384,7 @@ print(f"with {n_labelled_target} labelled target digits: source only {boost_mean
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_value
 
 
 def my_effective_sample_size(w: np.ndarray) -> float:

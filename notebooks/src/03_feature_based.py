@@ -53,12 +53,14 @@ tca_mu: float = 0.1  # weight of TCA's domain-distance term (skada's convention:
 image_size: int = 64  # pixels the digits are resized to for EfficientNet-Lite0
 
 # %%
-from transfer_utils import datasets, plots, text
-from transfer_utils.digit_shifts import mnist_as_optdigits
-from transfer_utils.image_features import image_features
+from transfer_utils.data import datasets
+from transfer_utils.core import plots
+from transfer_utils.models import embeddings
+from transfer_utils.data.digit_shifts import mnist_as_optdigits
+from transfer_utils.models.embeddings import image_features
 from transfer_utils.methods.feature import CORAL, TCA, SubspaceAlignment, coral, median_gamma, mmd2
 from transfer_utils.methods.instance import adjust_to_prior, em_target_prior
-from transfer_utils.runtime import check_float, check_int, start_lesson
+from transfer_utils.core.runtime import check_float, check_int, start_lesson
 
 lesson = start_lesson("03_feature_based", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_float("coral_reg", coral_reg, low=0.0, high=1.0)
@@ -101,7 +103,7 @@ print(f"snippet example: {text_source.x[0]!r}\ntweet example:   {text_target.x[0
 print(f"positive share: snippets {text_source.y.mean():.2f}, tweets {text_target.y.mean():.2f}")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    F_text = {name: text.encode_texts(part.x, device=lesson.device)
+    F_text = {name: embeddings.encode_texts(part.x, device=lesson.device)
               for name, part in [("source", text_source), ("target", text_target), ("test", text_test)]}
 Y_text = {"source": text_source.y, "target": text_target.y, "test": text_test.y}
 print({name: f.shape for name, f in F_text.items()})
@@ -110,7 +112,7 @@ print({name: f.shape for name, f in F_text.items()})
 # For the digits, the preprocessing *is* part of the lesson. scikit-learn's digits are the UCI
 # "optdigits": each handwritten digit was binarised, scaled to fit a 32×32 box, and its on-pixels were
 # counted in 4×4 blocks, giving 8×8 values 0-16. Putting MNIST through the same steps
-# (`transfer_utils.digit_shifts.mnist_as_optdigits`) leaves a shift of writers and scanners, not of
+# (`transfer_utils.data.digit_shifts.mnist_as_optdigits`) leaves a shift of writers and scanners, not of
 # an arbitrary resize (a naive 28→8 resize is far worse). Both domains then go through the same
 # frozen EfficientNet-Lite0 at `image_size` pixels.
 
@@ -330,7 +332,7 @@ pd.Series(prior_rows, name="tweet test accuracy").round(3).to_frame()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.exercises import check_function, check_true, check_value
+from transfer_utils.core.exercises import check_function, check_true, check_value
 
 
 def my_linear_mmd2(X: np.ndarray, Y: np.ndarray) -> float:

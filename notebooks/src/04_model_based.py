@@ -54,10 +54,17 @@ decay: float = 0.5  # layer-wise rates: each stage below the head learns this mu
 strength: float = 0.01  # λ of weight decay and α of L2-SP (the same strength, different anchor)
 
 # %%
-from transfer_utils import datasets, freezing, plots, source_model, training, vision
-from transfer_utils.exercises import check_function
-from transfer_utils.models import count_parameters
-from transfer_utils.runtime import check_float, check_int, start_lesson
+from transfer_utils.data import image_tensors
+from transfer_utils.models import small_resnet
+from transfer_utils.data import loaders
+from transfer_utils.data import datasets
+from transfer_utils.methods import parameter
+from transfer_utils.core import plots
+from transfer_utils.models import source_model
+from transfer_utils import training
+from transfer_utils.core.exercises import check_function
+from transfer_utils.models.parts import count_parameters
+from transfer_utils.core.runtime import check_float, check_int, start_lesson
 
 lesson = start_lesson("04_model_based", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("k", k, low=1, high=1000)
@@ -95,8 +102,8 @@ target_test = datasets.sample_n(source_model.class_subset(fashion.test, source_m
                                 settings["test"], seed=0)
 source_test = datasets.sample_n(source_model.class_subset(fashion.test, source_model.SOURCE_CLASSES),
                                 settings["test"], seed=0)
-target_test_loader = vision.image_loader(vision.grey_tensor(target_test.x), target_test.y, 500)
-source_test_loader = vision.image_loader(vision.grey_tensor(source_test.x), source_test.y, 500)
+target_test_loader = image_tensors.image_loader(image_tensors.grey_tensor(target_test.x), target_test.y, 500)
+source_test_loader = image_tensors.image_loader(image_tensors.grey_tensor(source_test.x), source_test.y, 500)
 source_acc_before = training.evaluate(source.model, source_test_loader)["accuracy"]
 print(f"source model: {'from the cache' if source.cached else 'trained now'}; "
       f"source-task test accuracy {source_acc_before:.3f} on {len(source_test)} images")
@@ -115,7 +122,7 @@ print("stages, input to output:", [name for name, _ in source.model.stages()])
 
 # %%
 eta, lam = 0.05, 0.01
-check_batch = next(iter(vision.image_loader(vision.grey_tensor(target_train.x[:64]), target_train.y[:64], 64)))
+check_batch = next(iter(image_tensors.image_loader(image_tensors.grey_tensor(target_train.x[:64]), target_train.y[:64], 64)))
 by_hand = copy.deepcopy(source.model).eval()  # eval: batch norm uses fixed statistics, gradients are reproducible
 by_torch = copy.deepcopy(source.model).eval()
 
@@ -198,52 +205,52 @@ pd.DataFrame({"Adam(weight_decay=0.1): L2 inside the adaptive step": final_weigh
 # The helpers are short; here are the layer-wise groups and the L2-SP penalty:
 
 # %%
-print(inspect.getsource(freezing.layerwise_param_groups).split('"""')[-1].strip())
+print(inspect.getsource(parameter.layerwise_param_groups).split('"""')[-1].strip())
 print()
-print(inspect.getsource(freezing.l2_sp_penalty).split('"""')[-1].strip())
+print(inspect.getsource(parameter.l2_sp_penalty).split('"""')[-1].strip())
 
 # %%
 STRATEGIES = ["head only", "gradual unfreezing", "full fine-tuning", "layer-wise rates", "weight decay", "L2-SP"]
 for name, rate in zip(["head", "layer4", "layer3", "layer2", "layer1", "stem"],
-                      [g["lr"] for g in freezing.layerwise_param_groups(source.model.stages(), lr, decay)]):
+                      [g["lr"] for g in parameter.layerwise_param_groups(source.model.stages(), lr, decay)]):
     print(f"layer-wise rate of {name:6s}: {rate:.5f}")
-print("gradual unfreezing (stages frozen, steps):", freezing.unfreezing_plan(6, settings["steps"]))
+print("gradual unfreezing (stages frozen, steps):", parameter.unfreezing_plan(6, settings["steps"]))
 
 
 def target_loader(run_seed: int):
     """k labelled target images per class, shuffled and augmented, in batches of up to 50."""
     labelled = datasets.sample_per_class(target_train, k, seed=run_seed)
-    return vision.image_loader(vision.grey_tensor(labelled.x), labelled.y, 50, augment=True, shuffle=True,
+    return image_tensors.image_loader(image_tensors.grey_tensor(labelled.x), labelled.y, 50, augment=True, shuffle=True,
                                seed=run_seed)
 
 
-def run_strategy(name: str, run_seed: int) -> tuple[dict, vision.SmallResNet, nn.Module]:
+def run_strategy(name: str, run_seed: int) -> tuple[dict, small_resnet.SmallResNet, nn.Module]:
     """Transfer the source network with one strategy; its row, the trained model and the old source head."""
     started = time.perf_counter()
     torch.manual_seed(run_seed)
     model = copy.deepcopy(source.model)
-    source_head = vision.new_head(model, len(source_model.TARGET_CLASSES), seed=run_seed)
-    start = {key: value for key, value in freezing.snapshot(model).items() if not key.startswith("fc.")}
+    source_head = small_resnet.new_head(model, len(source_model.TARGET_CLASSES), seed=run_seed)
+    start = {key: value for key, value in parameter.snapshot(model).items() if not key.startswith("fc.")}
     stages = model.stages()
-    groups = freezing.layerwise_param_groups(stages, lr, decay) if name == "layer-wise rates" else model.parameters()
+    groups = parameter.layerwise_param_groups(stages, lr, decay) if name == "layer-wise rates" else model.parameters()
     optimizer = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=strength if name == "weight decay" else 0.0)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings["steps"])
     loader = target_loader(run_seed)
     if name == "gradual unfreezing":
-        for n_frozen, n_steps in freezing.unfreezing_plan(len(stages), settings["steps"]):
-            freezing.freeze_stages(stages, n_frozen)
-            vision.train_steps(model, loader, optimizer, n_steps, scheduler=schedule)
+        for n_frozen, n_steps in parameter.unfreezing_plan(len(stages), settings["steps"]):
+            parameter.freeze_stages(stages, n_frozen)
+            training.train_steps(model, loader, optimizer, n_steps, scheduler=schedule)
     else:
         if name == "head only":
-            freezing.freeze_stages(stages, len(stages) - 1)
+            parameter.freeze_stages(stages, len(stages) - 1)
         # L2-SP: α on the pretrained weights, the same strength as plain decay (β) on the new head
-        step = freezing.l2_sp_step(start, alpha=strength, beta=strength) if name == "L2-SP" else training.supervised_step
-        vision.train_steps(model, loader, optimizer, settings["steps"], step=step, scheduler=schedule)
+        step = parameter.l2_sp_step(start, alpha=strength, beta=strength) if name == "L2-SP" else training.supervised_step
+        training.train_steps(model, loader, optimizer, settings["steps"], step=step, scheduler=schedule)
     row = {"strategy": name, "seed": run_seed,
            "target_acc": training.evaluate(model, target_test_loader)["accuracy"],
-           "source_acc_after": training.evaluate(vision.WithHead(model, source_head), source_test_loader)["accuracy"],
-           "trainable_params": freezing.trainable_parameters(model),
-           "distance_from_pretrained": freezing.distance_from(model, start),
+           "source_acc_after": training.evaluate(small_resnet.WithHead(model, source_head), source_test_loader)["accuracy"],
+           "trainable_params": parameter.trainable_parameters(model),
+           "distance_from_pretrained": parameter.distance_from(model, start),
            "seconds": time.perf_counter() - started}
     return row, model, source_head
 
@@ -310,7 +317,7 @@ print(f"full fine-tuning: source accuracy {source_acc_before:.3f} → {table.loc
 #    the target images through it in train mode (no gradient, no optimizer step). This is what
 #    "head only" would do if frozen batch-norm layers were left in train mode.
 # 2. **Recalibration.** For each fine-tuned network, re-estimate the batch-norm statistics on source
-#    images (`freezing.recalibrate_batchnorm`) and ask the source question again. What comes back was
+#    images (`training.recalibrate_batchnorm`) and ask the source question again. What comes back was
 #    lost through the statistics; what does not was lost in the weights.
 
 # %%
@@ -328,12 +335,12 @@ print(f"no weight changed (largest change {weights_changed}); source accuracy {s
 # %%
 source_images = datasets.sample_n(source_model.class_subset(fashion.train, source_model.SOURCE_CLASSES),
                                   settings["joint_source"], seed=lesson.seed)
-source_image_loader = vision.image_loader(vision.grey_tensor(source_images.x), source_images.y, 500)
+source_image_loader = image_tensors.image_loader(image_tensors.grey_tensor(source_images.x), source_images.y, 500)
 recalibrated = {}
 for name, (model, source_head) in trained.items():
     copy_ = copy.deepcopy(model)
-    freezing.recalibrate_batchnorm(copy_, source_image_loader)
-    recalibrated[name] = training.evaluate(vision.WithHead(copy_, source_head), source_test_loader)["accuracy"]
+    training.recalibrate_batchnorm(copy_, source_image_loader)
+    recalibrated[name] = training.evaluate(small_resnet.WithHead(copy_, source_head), source_test_loader)["accuracy"]
 forgetting = pd.DataFrame({"source before": source_acc_before,
                            "source after": runs[runs.seed == lesson.seed].set_index("strategy").source_acc_after,
                            "after, statistics re-estimated on source images": pd.Series(recalibrated)})
@@ -353,7 +360,7 @@ forgetting.round(3)
 # The strongest way to keep a source task is to keep training on it. **Hard parameter sharing** uses
 # one encoder for both tasks, with one head per task, and minimises the sum of the two losses; each
 # step sees a batch of source images and a batch of target images, passed through the encoder together
-so that batch norm learns statistics for the mixture it will be evaluated on (`vision.joint_step`). The
+# so that batch norm learns statistics for the mixture it will be evaluated on (`parameter.joint_step`). The
 # alternative is **two separate models**: the untouched source network for the old task, a fully
 # fine-tuned copy for the new one (the "full fine-tuning" row above).
 
@@ -365,13 +372,13 @@ def joint_training(run_seed: int) -> tuple[float, float, int, float]:
     encoder = copy.deepcopy(source.model)  # its own fc stays unused: the heads live next to it
     heads = {"source": copy.deepcopy(source.model.fc),
              "target": nn.Linear(encoder.num_features, len(source_model.TARGET_CLASSES))}
-    shared = vision.SharedEncoder(encoder, heads)
-    source_loader = vision.image_loader(vision.grey_tensor(source_images.x), source_images.y, 50, augment=True,
+    shared = parameter.SharedEncoder(encoder, heads)
+    source_loader = image_tensors.image_loader(image_tensors.grey_tensor(source_images.x), source_images.y, 50, augment=True,
                                         shuffle=True, seed=run_seed)
     optimizer = torch.optim.SGD(shared.parameters(), lr=lr, momentum=0.9)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings["steps"])
-    vision.train_steps(shared, vision.PairedLoader(source_loader, target_loader(run_seed)), optimizer,
-                       settings["steps"], step=vision.joint_step, scheduler=schedule)
+    training.train_steps(shared, loaders.PairedLoader(source_loader, target_loader(run_seed)), optimizer,
+                       settings["steps"], step=parameter.joint_step, scheduler=schedule)
     target_acc = training.evaluate(shared.for_task("target"), target_test_loader)["accuracy"]
     source_acc = training.evaluate(shared.for_task("source"), source_test_loader)["accuracy"]
     params = count_parameters(shared) - count_parameters(encoder.fc)  # the unused fc is not counted
@@ -442,7 +449,7 @@ def my_layerwise_rates(stage_names: list[str], base_lr: float, decay: float) -> 
 
 
 def reference_rates(stage_names: list[str], base_lr: float, decay: float) -> list[float]:
-    groups = freezing.layerwise_param_groups([(n, nn.Linear(1, 1)) for n in stage_names], base_lr, decay)
+    groups = parameter.layerwise_param_groups([(n, nn.Linear(1, 1)) for n in stage_names], base_lr, decay)
     return [g["lr"] for g in reversed(groups)]
 
 
@@ -464,8 +471,8 @@ def my_l2_sp(model: nn.Module, start: dict[str, torch.Tensor], alpha: float) -> 
     ### END SOLUTION
 
 
-pretrained_start = {key: value for key, value in freezing.snapshot(source.model).items() if not key.startswith("fc.")}
-check_function(my_l2_sp, lambda m, s, a: freezing.l2_sp_penalty(m, s, a),
+pretrained_start = {key: value for key, value in parameter.snapshot(source.model).items() if not key.startswith("fc.")}
+check_function(my_l2_sp, lambda m, s, a: parameter.l2_sp_penalty(m, s, a),
                [(trained[name][0], pretrained_start, 0.1) for name in ("full fine-tuning", "L2-SP", "weight decay")],
                name="exercise 3 (L2-SP penalty)", rtol=1e-4)
 

@@ -52,8 +52,8 @@ clip_grad_norm: float = 5.0  # gradient-norm clipping, shared by every method (k
 coral_weight: float = 1.0  # weight of the Deep CORAL loss
 
 # %%
-from transfer_utils import plots
-from transfer_utils.runtime import ParameterError, check_float, check_int, start_lesson
+from transfer_utils.core import plots
+from transfer_utils.core.runtime import ParameterError, check_float, check_int, start_lesson
 
 lesson = start_lesson("05_domain_adaptation", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("n_seeds", n_seeds, low=0, high=20)
@@ -95,8 +95,8 @@ print(lesson, settings, "seeds:", seeds)
 # %%
 from sklearn.linear_model import LogisticRegression
 
-from transfer_utils.datasets import load_mnist_5k, load_sklearn_digits
-from transfer_utils.digit_shifts import blend_shift, digits_shift, mnist_as_optdigits, naive_downsample
+from transfer_utils.data.datasets import load_mnist_5k, load_sklearn_digits
+from transfer_utils.data.digit_shifts import blend_shift, digits_shift, mnist_as_optdigits, naive_downsample
 
 mnist, sk_digits = load_mnist_5k(), load_sklearn_digits()
 flat = lambda images: images.reshape(len(images), -1) / 16.0  # noqa: E731
@@ -185,9 +185,7 @@ plt.show()
 
 # %%
 from transfer_utils.methods import deep
-from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss, dann_lambda,
-                                         dann_lr_factor, extract_features, grad_reverse, source_only_step,
-                                         train_with_curves)
+from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss, dann_lambda, dann_lr_factor, extract_features, grad_reverse, source_only_step, train_with_curves)
 
 print(inspect.getsource(deep._GradReverse))
 
@@ -256,7 +254,7 @@ print(inspect.getsource(coral_loss))
 #   norm keeps one bad step from wrecking a run. It costs the other methods nothing.
 
 # %%
-from transfer_utils.training import make_loader
+from transfer_utils.data.loaders import make_loader
 
 METHODS = ("source_only", "dann", "deep_coral", "oracle")
 SHIFTS = {"digits": (digits, settings["digits_steps"]), "blend": (blend, settings["steps"])}
@@ -473,7 +471,7 @@ for shift_name in SHIFTS:
 # NBVAL_CHECK_OUTPUT
 import math
 
-from transfer_utils.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_value
 
 
 def my_dann_lambda(p: float, gamma: float = 10.0) -> float:

@@ -50,9 +50,11 @@ n_keys: int = 16  # how many keys each query compares itself with in the √d_k 
 n_sentences: int = 16  # real critic snippets run through the model
 
 # %%
-from transfer_utils import attention, datasets, plots
-from transfer_utils.models import load_text_encoder
-from transfer_utils.runtime import check_int, start_lesson
+from transfer_utils import attention
+from transfer_utils.data import datasets
+from transfer_utils.core import plots
+from transfer_utils.models.pretrained import load_text_encoder
+from transfer_utils.core.runtime import check_int, start_lesson
 
 lesson = start_lesson("06_attention_math", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("d_k", d_k, low=1, high=4096)
@@ -262,7 +264,7 @@ short_text, long_text = snippets.x[int(np.argmin(lengths))], snippets.x[int(np.a
 print(f"short ({min(lengths)} tokens): {short_text!r}\nlong  ({max(lengths)} tokens): {long_text!r}")
 
 # %%
-from transfer_utils.text import mean_pool
+from transfer_utils.models.embeddings import mean_pool
 
 
 @torch.no_grad()
@@ -529,7 +531,7 @@ plt.show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.exercises import check_function
+from transfer_utils.core.exercises import check_function
 
 
 def my_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

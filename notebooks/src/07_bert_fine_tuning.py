@@ -58,10 +58,13 @@ weight_decay: float = 0.01  # AdamW's decoupled weight decay (weights only, neve
 max_length: int = 128  # tokens kept per snippet (the longest snippet has about 70)
 
 # %%
-from transfer_utils import datasets, plots, text
-from transfer_utils import text_classification as tc
-from transfer_utils.models import count_parameters, load_text_classifier
-from transfer_utils.runtime import check_float, check_int, start_lesson
+from transfer_utils.data import datasets
+from transfer_utils.core import plots
+from transfer_utils.models import embeddings
+from transfer_utils import fine_tuning as tc
+from transfer_utils.models.parts import count_parameters
+from transfer_utils.models.pretrained import load_text_classifier
+from transfer_utils.core.runtime import check_float, check_int, start_lesson
 
 lesson = start_lesson("07_bert_fine_tuning", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_float("lr", lr, low=1e-7, high=1e-2)
@@ -336,8 +339,8 @@ predict(["A warm, clever and beautifully acted film.",
 from sklearn.linear_model import LogisticRegression
 
 started = time.perf_counter()
-train_features = text.encode_texts(train.x, model_name, max_length=max_length, device=lesson.device, cache=False)
-test_features = text.encode_texts(test.x, model_name, max_length=max_length, device=lesson.device, cache=False)
+train_features = embeddings.encode_texts(train.x, model_name, max_length=max_length, device=lesson.device, cache=False)
+test_features = embeddings.encode_texts(test.x, model_name, max_length=max_length, device=lesson.device, cache=False)
 probe_model = LogisticRegression(C=1.0, max_iter=2000).fit(train_features, train.y)
 frozen_seconds = time.perf_counter() - started
 frozen_test_accuracy = float(probe_model.score(test_features, test.y))
@@ -499,7 +502,7 @@ print("fix:  one dict-returning dataset (TokenizedTexts) + a collator; batch key
 # `weights_only=True` (the course's `storage.safe_torch_load`).
 
 # %%
-from transfer_utils.storage import safe_torch_load
+from transfer_utils.core.storage import safe_torch_load
 
 with tempfile.TemporaryDirectory() as folder:
     torch.save(model.classifier, f"{folder}/whole_head.pt")  # pickles the module object itself
@@ -564,7 +567,7 @@ model.zero_grad()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.exercises import check_function, check_true, check_value
+from transfer_utils.core.exercises import check_function, check_true, check_value
 
 
 def my_ce_grad(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -54,10 +54,18 @@ k: int = 10  # part B: labelled images per target class (5 classes)
 width: int = 16  # part B: channels of the narrow ResNet's first block (doubling in each of the four blocks)
 
 # %%
-from transfer_utils import datasets, freezing, plots, source_model, training, vision
-from transfer_utils.exercises import check_function, check_value
-from transfer_utils.models import count_parameters, load_image_backbone
-from transfer_utils.runtime import check_choice, check_int, start_lesson
+from transfer_utils.data import image_tensors
+from transfer_utils.models import small_resnet
+from transfer_utils.data import datasets
+from transfer_utils.methods import parameter
+from transfer_utils.core import plots
+from transfer_utils.models import source_model
+from transfer_utils import training
+from transfer_utils import vision
+from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.models.parts import count_parameters
+from transfer_utils.models.pretrained import load_image_backbone
+from transfer_utils.core.runtime import check_choice, check_int, start_lesson
 
 lesson = start_lesson("08_resnet_image_transfer", seed=seed, device=device, profile=profile,
                       metrics_path=metrics_path)
@@ -119,7 +127,7 @@ image_net = load_image_backbone(backbone_name)
 print(f"{image_net.name}: {count_parameters(image_net.classifier):,} parameters, "
       f"{image_net.num_features} features before the ImageNet classifier")
 photos = datasets.load_photos([name for name in datasets.PHOTO_NAMES if name != "cat"])  # "cat" is chelsea again
-photo_batch = image_net.preprocess(np.stack([vision.square_photo(p, 224) for p in photos.values()]), 224)
+photo_batch = image_net.preprocess(np.stack([image_tensors.square_photo(p, 224) for p in photos.values()]), 224)
 with torch.no_grad():
     probabilities = image_net.classifier.eval()(photo_batch).softmax(dim=1)
 top_p, top_i = probabilities.topk(3, dim=1)
@@ -160,7 +168,7 @@ rows = [list(photos).index(name) for name in shown]
 cams, cam_classes = vision.grad_cam(image_net.classifier, last_layer, photo_batch[rows])
 fig, axes = plt.subplots(1, len(shown), figsize=(10, 2.9))
 for ax, name, cam, label in zip(axes, shown, cams, cam_classes):
-    ax.imshow(vision.square_photo(photos[name], 224))
+    ax.imshow(image_tensors.square_photo(photos[name], 224))
     ax.imshow(cam.numpy(), cmap="jet", alpha=0.45)
     ax.set(title=f"{name} → {image_net.categories[label]}", xticks=[], yticks=[])
 fig.suptitle("Grad-CAM: where the ImageNet network looks for its top-1 class")
@@ -180,7 +188,7 @@ x_train_a = image_net.preprocess(labelled_a.x, image_size)
 x_test_a = image_net.preprocess(test_a.x, image_size)
 print(f"labelled: {len(labelled_a)} images ({k_a} per class) → tensor {tuple(x_train_a.shape)}; "
       f"test: {len(test_a)} images")
-test_loader_a = vision.image_loader(x_test_a, test_a.y, 100)
+test_loader_a = image_tensors.image_loader(x_test_a, test_a.y, 100)
 results_a: dict[str, dict[str, float]] = {}
 
 # %% [markdown]
@@ -206,13 +214,13 @@ pd.DataFrame(results_a).T.round(3)
 
 # %% [markdown]
 # **Fine-tuning** puts a new 10-class head on the pretrained body and trains both, with random shifts
-# and mirror images as augmentation (`vision.image_loader(..., augment=True)`). Two choices matter
+# and mirror images as augmentation (`image_tensors.image_loader(..., augment=True)`). Two choices matter
 # with so few images, and both were measured: a small learning rate for the pretrained body (2e-4,
 # ten times less than the new head; 1e-3 gave a much worse model), and **batch-norm statistics kept
 # at their pretrained values** (`frozen_bn_stats=True`). Batch norm normalises every layer with a
 # running mean and variance; re-estimating them from a few batches of grey clothing undoes more than
 # the gradient steps gain. **From scratch** is the same architecture with random weights
-# (`vision.reinitialised`), the same data, augmentation and steps; it has no statistics worth keeping
+# (`small_resnet.reinitialised`), the same data, augmentation and steps; it has no statistics worth keeping
 # and nothing to protect, so all of it learns at 3e-3. (Rerun with `frozen_bn_stats=False` or a body
 # rate of 1e-3 to see the difference for yourself.)
 
@@ -221,21 +229,21 @@ def train_image_net(features: torch.nn.Module, lr_body: float, lr_head: float, f
     """Train body + new head on the labelled images with augmentation; test accuracy and seconds."""
     started = time.perf_counter()
     torch.manual_seed(lesson.seed)
-    model = vision.TransferNet(features, image_net.num_features, len(fashion.classes), frozen_bn_stats)
-    vision.set_batchnorm_momentum(model, 0.1)  # EfficientNet ships 0.01: too slow for a few hundred steps
+    model = small_resnet.TransferNet(features, image_net.num_features, len(fashion.classes), frozen_bn_stats)
+    small_resnet.set_batchnorm_momentum(model, 0.1)  # EfficientNet ships 0.01: too slow for a few hundred steps
     model.to(lesson.device)
     optimizer = torch.optim.Adam([{"params": model.head.parameters(), "lr": lr_head},
                                   {"params": model.features.parameters(), "lr": lr_body}])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings["steps_a"])
-    loader = vision.image_loader(x_train_a, labelled_a.y, 25, augment=True, shuffle=True, seed=lesson.seed,
+    loader = image_tensors.image_loader(x_train_a, labelled_a.y, 25, augment=True, shuffle=True, seed=lesson.seed,
                                  pad=image_size // 14)
-    vision.train_steps(model, loader, optimizer, settings["steps_a"], scheduler=schedule)
+    training.train_steps(model, loader, optimizer, settings["steps_a"], scheduler=schedule)
     accuracy = training.evaluate(model, test_loader_a, device=lesson.device)["accuracy"]
     return {"accuracy": accuracy, "seconds": time.perf_counter() - started}
 
 
 runs_a = {"full fine-tuning": (copy.deepcopy(image_net.features), 2e-4, 2e-3, True),
-          "same network from scratch": (vision.reinitialised(image_net.features, lesson.seed), 3e-3, 3e-3, False)}
+          "same network from scratch": (small_resnet.reinitialised(image_net.features, lesson.seed), 3e-3, 3e-3, False)}
 for name, arguments in tqdm(runs_a.items(), desc="part A training runs"):
     results_a[name] = train_image_net(*arguments)
 table_a = pd.DataFrame(results_a).T
@@ -330,16 +338,16 @@ print(f"source test accuracy {source.source_accuracy:.3f} | {'from the cache' if
 # * **scratch**: the same architecture from random weights.
 #
 # The new head learns at 1e-2 and the rest at 1e-3 (Adam, cosine decay); scratch gets the same rates.
-# `freezing.freeze_stages` switches the gradients off:
+# `parameter.freeze_stages` switches the gradients off:
 
 # %%
-print(inspect.getsource(freezing.freeze_stages))
+print(inspect.getsource(parameter.freeze_stages))
 
 # %%
 target_train = source_model.class_subset(fashion.train, source_model.TARGET_CLASSES)
 target_test = datasets.sample_n(source_model.class_subset(fashion.test, source_model.TARGET_CLASSES),
                                 settings["test_b"], seed=0)
-test_loader_b = vision.image_loader(vision.grey_tensor(target_test.x), target_test.y, 500)
+test_loader_b = image_tensors.image_loader(image_tensors.grey_tensor(target_test.x), target_test.y, 500)
 CONDITIONS = ["scratch", 0, 1, 2, 3, 4]  # 0 = fine-tune all, b = blocks frozen
 
 
@@ -347,24 +355,24 @@ def transfer_run(condition: str | int, run_seed: int) -> dict:
     """Train one condition on k labelled target images per class; test accuracy and seconds."""
     started = time.perf_counter()
     labelled = datasets.sample_per_class(target_train, k, seed=run_seed)
-    loader = vision.image_loader(vision.grey_tensor(labelled.x), labelled.y, 50, augment=True, shuffle=True,
+    loader = image_tensors.image_loader(image_tensors.grey_tensor(labelled.x), labelled.y, 50, augment=True, shuffle=True,
                                  seed=run_seed)
     torch.manual_seed(run_seed)
     if condition == "scratch":
-        model = vision.SmallResNet(num_classes=5, width=width)
+        model = small_resnet.SmallResNet(num_classes=5, width=width)
     else:
         model = copy.deepcopy(source.model)
-        vision.new_head(model, 5, seed=run_seed)
-        freezing.freeze_stages(model.stages(), condition + 1 if condition > 0 else 0)  # stem + b blocks
+        small_resnet.new_head(model, 5, seed=run_seed)
+        parameter.freeze_stages(model.stages(), condition + 1 if condition > 0 else 0)  # stem + b blocks
     model.to(lesson.device)
     body = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("fc.")]
     groups = [{"params": model.fc.parameters(), "lr": 1e-2}] + ([{"params": body, "lr": 1e-3}] if body else [])
     optimizer = torch.optim.Adam(groups)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings["steps_b"])
-    vision.train_steps(model, loader, optimizer, settings["steps_b"], scheduler=schedule)
+    training.train_steps(model, loader, optimizer, settings["steps_b"], scheduler=schedule)
     return {"condition": str(condition), "seed": run_seed,
             "accuracy": training.evaluate(model, test_loader_b, device=lesson.device)["accuracy"],
-            "trainable": freezing.trainable_parameters(model), "seconds": time.perf_counter() - started}
+            "trainable": parameter.trainable_parameters(model), "seconds": time.perf_counter() - started}
 
 
 grid = [(c, lesson.seed + s) for s in range(settings["seeds_b"]) for c in CONDITIONS]
@@ -448,7 +456,7 @@ check_function(my_preprocess, image_net.preprocess, [(fashion.test.x[:3].copy(),
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def trainable_when_frozen(model: vision.SmallResNet, b: int) -> int:
+def trainable_when_frozen(model: small_resnet.SmallResNet, b: int) -> int:
     ### BEGIN SOLUTION
     frozen = [model.conv1, model.bn1] + [getattr(model, f"layer{i}") for i in range(1, b + 1)]
     frozen_ids = {id(p) for module in frozen for p in module.parameters()}
@@ -456,14 +464,14 @@ def trainable_when_frozen(model: vision.SmallResNet, b: int) -> int:
     ### END SOLUTION
 
 
-def reference_trainable(model: vision.SmallResNet, b: int) -> int:
+def reference_trainable(model: small_resnet.SmallResNet, b: int) -> int:
     fresh = copy.deepcopy(model)
-    freezing.freeze_stages(fresh.stages(), b + 1)  # stem + b blocks
-    return freezing.trainable_parameters(fresh)
+    parameter.freeze_stages(fresh.stages(), b + 1)  # stem + b blocks
+    return parameter.trainable_parameters(fresh)
 
 
 check_function(trainable_when_frozen, reference_trainable,
-               [(vision.SmallResNet(5, width=16), b) for b in range(1, 5)] + [(vision.SmallResNet(5, width=8), 2)],
+               [(small_resnet.SmallResNet(5, width=16), b) for b in range(1, 5)] + [(small_resnet.SmallResNet(5, width=8), 2)],
                name="exercise 2 (trainable parameters)")
 
 # %% [markdown]
@@ -474,7 +482,7 @@ check_function(trainable_when_frozen, reference_trainable,
 # NBVAL_CHECK_OUTPUT
 def coffee_class() -> str:
     ### BEGIN SOLUTION
-    x = image_net.preprocess(vision.square_photo(photos["coffee"], 224)[None], 224)
+    x = image_net.preprocess(image_tensors.square_photo(photos["coffee"], 224)[None], 224)
     with torch.no_grad():
         return image_net.categories[int(image_net.classifier.eval()(x).argmax())]
     ### END SOLUTION

@@ -5,28 +5,9 @@
     deep       adversarial and statistic-matching adaptation inside a network: DANN, Deep CORAL
 """
 
-from transfer_utils.methods.deep import (
-    DANN,
-    AlignmentStep,
-    DANNStep,
-    ZippedLoader,
-    coral_loss,
-    dann_lambda,
-    dann_lr_factor,
-    grad_reverse,
-    mmd_loss,
-)
-from transfer_utils.methods.feature import CORAL, TCA, SubspaceAlignment, coral, median_gamma, mmd2, subspace_alignment, tca
-from transfer_utils.methods.instance import (
-    TrAdaBoost,
-    adjust_to_prior,
-    classifier_weights,
-    effective_sample_size,
-    em_target_prior,
-    kliep_weights,
-    kmm_weights,
-    tradaboost,
-)
+from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss, dann_lambda, dann_lr_factor, grad_reverse, mmd_loss)
+from transfer_utils.methods.feature import (CORAL, TCA, SubspaceAlignment, coral, median_gamma, mmd2, subspace_alignment, tca)
+from transfer_utils.methods.instance import (TrAdaBoost, adjust_to_prior, classifier_weights, effective_sample_size, em_target_prior, kliep_weights, kmm_weights, tradaboost)
 
 __all__ = [
     # instance-based

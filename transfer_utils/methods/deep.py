@@ -11,6 +11,8 @@ cross-entropy, so ``training.evaluate`` works on any of these models unchanged.
                        weight λ_p = 2 / (1 + exp(−10 p)) − 1 (Ganin et al., 2016)
     AlignmentStep      L = L_task + w · D(source features, target features) with D = Deep CORAL
                        (Sun & Saenko, 2016) or MMD (Long et al., 2015)
+
+Lessons: 05.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@
 Each function has a small class with ``fit(Xs, Xt)`` and ``transform(X, domain)`` (the ADAPT / skada
 shape) for new data. Hyper-parameters follow skada's ``CORAL``, ``SubspaceAlignment`` and
 ``TransferComponentAnalysis``; ``tests/test_methods_feature.py`` compares the outputs with theirs.
+
+Lessons: 02, 03.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ estimates the ratio directly, in its own way:
 Conventions (``gamma`` of the RBF kernel exp(-gamma ||x - x'||^2), ``B``, ``eps``, ``n_centers``) follow
 skada's ``KMMReweight`` / ``KLIEPReweight`` / ``DiscriminatorReweight``; ``tests/test_methods_instance.py``
 compares the weights with theirs.
+
+Lessons: 02, 03.
 """
 
 from __future__ import annotations

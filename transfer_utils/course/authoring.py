@@ -1,0 +1,153 @@
+"""Authoring tools for the lesson notebooks: build from the ``py:percent`` twin, lint, student versions.
+
+Each lesson is written as ``notebooks/src/NN_name.py`` (jupytext ``py:percent``) and committed as
+``notebooks/NN_name.ipynb`` with the outputs of a clean default-profile run. ``build`` turns the
+first into the second; ``check_sync`` proves they hold the same cells.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+from transfer_utils.core.paths import notebooks_dir, runs_dir
+from transfer_utils.core.storage import atomic_write_text
+
+SOLUTION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
+                      re.MULTILINE | re.DOTALL)
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def source_twin(notebook: Path) -> Path:
+    """The ``py:percent`` source of a notebook: ``notebooks/src/<stem>.py``."""
+    return notebook.parent / "src" / f"{notebook.stem}.py"
+
+
+def resolve_sources(names: list[str]) -> list[Path]:
+    """``py:percent`` sources from names such as ``00`` or ``00_setup_and_tour``."""
+    from transfer_utils.course.runner import find_by_stem
+
+    return find_by_stem(names, notebooks_dir() / "src", ".py")
+
+
+def lesson_notebooks(folder: Path | None = None) -> list[Path]:
+    """The numbered lesson notebooks, in order."""
+    return sorted((folder or notebooks_dir()).glob("[0-9][0-9]_*.ipynb"))
+
+
+def read_source(py_path: Path) -> nbformat.NotebookNode:
+    """A notebook (no outputs) from its ``py:percent`` source."""
+    import jupytext
+
+    notebook = jupytext.read(py_path, fmt="py:percent")
+    notebook.metadata = {"kernelspec": dict(KERNELSPEC),
+                         "language_info": {"name": "python"}}
+    return notebook
+
+
+def _cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(type, source, tags) of every cell: what must agree between a notebook and its twin."""
+    return [(c.cell_type, c.source.strip(), tuple(sorted(c.get("metadata", {}).get("tags", []))))
+            for c in notebook.cells]
+
+
+def check_sync(notebook: Path) -> list[str]:
+    """Differences between a committed notebook and its ``py:percent`` twin (empty when in sync)."""
+    twin = source_twin(notebook)
+    if not twin.exists():
+        return [f"{notebook.name}: no source twin at {twin}"]
+    built = _cells(read_source(twin))
+    committed = _cells(nbformat.read(notebook, as_version=4))
+    committed = [c for c in committed if "injected-parameters" not in c[2]]
+    if len(built) != len(committed):
+        return [f"{notebook.name}: {len(committed)} cells but its twin has {len(built)}; rebuild it"]
+    return [f"{notebook.name}: cell {i} differs from its twin; rebuild it"
+            for i, (a, b) in enumerate(zip(built, committed)) if a != b]
+
+
+def clean_metadata(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop papermill's run metadata (timings, paths) that would make every rebuild a diff."""
+    notebook.metadata.pop("papermill", None)
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
+    for cell in notebook.cells:
+        for key in ("papermill", "execution"):
+            cell.metadata.pop(key, None)
+    return notebook
+
+
+def build(py_path: Path, *, profile: str = "default", execute: bool = True) -> tuple[Path, dict | None]:
+    """Write ``notebooks/<stem>.ipynb`` from its source and execute it top to bottom.
+
+    Returns the notebook's path and the run's report (``seconds``, ``peak_mb``; None when not
+    executed). Raises ``RuntimeError`` naming the failing cell when the run fails; the committed
+    notebook is then left as it was and the failed run is kept under ``data/runs/build/``.
+    """
+    from transfer_utils.course.runner import run_in_child
+
+    out = py_path.parent.parent / f"{py_path.stem}.ipynb"
+    fresh = nbformat.writes(read_source(py_path))
+    if not execute:
+        atomic_write_text(out, fresh)
+        return out, None
+    scratch = runs_dir() / "build" / out.name  # papermill saves after every cell: never into the committed file
+    atomic_write_text(scratch, fresh)
+    # No parameters for the default profile, so papermill injects no cell: the committed run is the
+    # notebook's own defaults. The child process measures wall time and peak memory like `run` does.
+    spec = {"input": str(scratch.resolve()), "output": str(scratch.resolve()), "cwd": str(out.parent.resolve()),
+            "params": {"profile": profile} if profile != "default" else None, "progress": True}
+    report = run_in_child(spec)
+    if report["error"] is not None:
+        raise RuntimeError(f"{out.name} failed while building (the run is in {scratch}): {report['error']}")
+    atomic_write_text(out, nbformat.writes(clean_metadata(nbformat.read(scratch, as_version=4))))
+    return out, report
+
+
+def lint(notebook: Path) -> list[str]:
+    """Problems with a committed notebook: parameters cell, clean in-order run, no errors, kernel."""
+    nb = nbformat.read(notebook, as_version=4)
+    problems = []
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    if not any("parameters" in c.metadata.get("tags", []) for c in code):
+        problems.append("no cell tagged 'parameters'")
+    if any("injected-parameters" in c.metadata.get("tags", []) for c in code):
+        problems.append("holds papermill's injected-parameters cell: commit a default-profile run")
+    counts = [c.get("execution_count") for c in code]
+    if counts != list(range(1, len(code) + 1)):
+        problems.append(f"not a clean top-to-bottom run: execution counts {counts[:8]}...")
+    if any(o.get("output_type") == "error" for c in code for o in c.get("outputs", [])):
+        problems.append("holds an error output")
+    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+        problems.append(f"kernelspec is {nb.metadata.get('kernelspec', {}).get('name')!r}, expected 'python3'")
+    return [f"{notebook.name}: {p}" for p in problems]
+
+
+def count_exercises(notebook: nbformat.NotebookNode) -> int:
+    """How many solution blocks a notebook holds."""
+    return sum(len(SOLUTION.findall(c.source)) for c in notebook.cells if c.cell_type == "code")
+
+
+def strip_solutions(source: str) -> str:
+    """Replace every solution block with a ``raise NotImplementedError`` at the same indentation."""
+    return SOLUTION.sub(lambda m: f"{m['indent']}# YOUR CODE HERE\n{m['indent']}raise NotImplementedError\n", source)
+
+
+def student_version(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy without solutions or outputs, for handing out."""
+    student = nbformat.from_dict(notebook)
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            cell.source = strip_solutions(cell.source)
+            cell.outputs = []
+            cell.execution_count = None
+    return student
+
+
+def write_student_versions(out_dir: Path, notebooks: list[Path] | None = None) -> list[Path]:
+    """Student copies of the lessons in ``out_dir`` (solutions removed, outputs cleared)."""
+    written = []
+    for path in notebooks or lesson_notebooks():
+        student = student_version(nbformat.read(path, as_version=4))
+        written.append(atomic_write_text(out_dir / path.name, nbformat.writes(student)))
+    return written

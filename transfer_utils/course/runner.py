@@ -1,0 +1,268 @@
+"""Run notebooks headless with papermill: one run, a whole course, or a parameter sweep.
+
+Each notebook runs in its own child process so that its wall time and peak memory (the kernel's
+maximum resident set size) are measured separately and a crash cannot take the runner down.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from tqdm.auto import tqdm
+
+from transfer_utils.core.results import load_metrics, scalar_metrics
+from transfer_utils.core.runtime import PROFILES, check_choice
+from transfer_utils.core.storage import atomic_write_json, atomic_write_text
+
+
+class RunError(RuntimeError):
+    """A notebook could not be run as asked (bad name, unknown parameter...)."""
+
+
+@dataclass
+class RunResult:
+    """The outcome of one notebook run."""
+
+    notebook: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    peak_mb: float | None
+    output: str
+    metrics_path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    metrics: dict[str, Any] | None = None
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as Python: ints, floats, true/false/none, JSON lists; else the string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def notebook_parameters(path: Path) -> dict[str, dict[str, Any]]:
+    """The notebook's declared parameters (name → type and default) from its ``parameters`` cell."""
+    import papermill
+
+    return {name: info for name, info in papermill.inspect_notebook(str(path)).items()}
+
+
+def check_parameters(path: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Fail fast on names the notebook does not declare; turn values into the declared str type."""
+    declared = notebook_parameters(path)
+    if not declared:
+        raise RunError(f"{path.name} has no cell tagged 'parameters'")
+    checked = {}
+    for name, value in params.items():
+        if name not in declared:
+            raise RunError(f"{path.name} has no parameter {name!r}; its parameters are: {', '.join(declared)}")
+        if declared[name].get("inferred_type_name") == "str" and value is not None and not isinstance(value, str):
+            value = str(value)
+        checked[name] = value
+    return checked
+
+
+def find_by_stem(names: Iterable[str], folder: Path, suffix: str = ".ipynb") -> list[Path]:
+    """Files in ``folder`` from names such as ``00``, ``00_setup_and_tour`` or a path."""
+    found = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == suffix and path.exists():
+            found.append(path)
+            continue
+        matches = sorted(folder.glob(f"{path.stem}*{suffix}"))
+        if len(matches) != 1:
+            options = ", ".join(p.stem for p in sorted(folder.glob(f"[0-9][0-9]_*{suffix}")))
+            raise RunError(f"{name!r} matches {len(matches)} files in {folder}; choose one of: {options}")
+        found.append(matches[0])
+    return found
+
+
+def resolve_notebooks(names: Iterable[str], folder: Path) -> list[Path]:
+    """Lesson notebooks from names such as ``00`` or ``00_setup_and_tour``."""
+    return find_by_stem(names, folder, ".ipynb")
+
+
+def run_in_child(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Execute one notebook (``spec``: input, output, params, cwd, progress) in a child process.
+
+    Returns ``{"error": str | None, "seconds": float, "peak_mb": float | None}``; never raises for a
+    failing notebook.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_PROFILE"}  # the parameter decides
+    try:
+        child = subprocess.run([sys.executable, "-m", "transfer_utils.course.runner", json.dumps(spec)],
+                               stdout=subprocess.PIPE, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s", "seconds": float(timeout or 0), "peak_mb": None}
+    line = next((ln for ln in child.stdout.splitlines() if ln.startswith("RUNRESULT ")), None)
+    if line is None:
+        return {"error": f"runner process exited with code {child.returncode}", "seconds": 0.0, "peak_mb": None}
+    return json.loads(line[len("RUNRESULT "):])
+
+
+def result_from_report(stem: str, report: dict[str, Any], output: Path, metrics_path: Path | str = "",
+                       params: dict[str, Any] | None = None) -> RunResult:
+    """A ``RunResult`` from a child's report (status from its error; seconds and memory rounded)."""
+    peak = None if report["peak_mb"] is None else round(report["peak_mb"], 1)
+    return RunResult(stem, "ok" if report["error"] is None else "failed", round(report["seconds"], 2), peak,
+                     str(output), str(metrics_path), dict(params or {}), report["error"])
+
+
+def _child_main(spec_json: str) -> int:
+    """Inside the child process: execute one notebook with papermill and report as JSON on stdout."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    spec = json.loads(spec_json)
+    error = None
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(spec["input"], spec["output"], parameters=spec["params"],
+                                   kernel_name="python3", cwd=spec["cwd"], progress_bar=spec["progress"],
+                                   request_save_on_cell_execute=True)
+    except PapermillExecutionError as exc:
+        error = f"cell {exc.cell_index} (execution count {exc.exec_count}): {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # kernel died, bad notebook file...
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - started
+    peak_mb = None
+    try:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel, our only child
+        peak_mb = rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+    except ImportError:  # Windows
+        pass
+    print("RUNRESULT " + json.dumps({"error": error, "seconds": seconds, "peak_mb": peak_mb}))
+    return 0
+
+
+def execute(notebook: Path, out_dir: Path, *, profile: str = "default", params: dict[str, Any] | None = None,
+            progress: bool = True, timeout: float | None = None) -> RunResult:
+    """Run one notebook with papermill into ``out_dir``; never raises for a failing notebook."""
+    check_choice("profile", profile, PROFILES)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = dict(params or {})
+    params.setdefault("metrics_path", str((out_dir / f"{notebook.stem}.metrics.json").resolve()))
+    params = {"profile": profile, **check_parameters(notebook, params)}
+    metrics_path = Path(params["metrics_path"])
+    metrics_path.unlink(missing_ok=True)  # a stale file must never pass for this run's result
+    output = out_dir / notebook.name
+    spec = {"input": str(notebook.resolve()), "output": str(output.resolve()), "params": params,
+            "cwd": str(notebook.resolve().parent), "progress": progress}
+    result = result_from_report(notebook.stem, run_in_child(spec, timeout=timeout), output, metrics_path, params)
+    if result.error is None:
+        try:
+            result.metrics = load_metrics(metrics_path)["metrics"]
+        except (OSError, ValueError) as exc:
+            result.error = f"metrics file problem: {exc}"
+    if result.error is not None:
+        result.status = "failed"
+    return result
+
+
+def run_course(notebooks: list[Path], out_dir: Path, *, profile: str = "default",
+               params: dict[str, Any] | None = None, progress: bool = True) -> list[RunResult]:
+    """Run several notebooks one after another, then write ``summary.json`` and ``summary.md``."""
+    results = []
+    bar = tqdm(notebooks, desc=f"course ({profile})", unit="notebook", disable=not progress, position=0)
+    for notebook in bar:
+        bar.set_postfix_str(notebook.stem)
+        result = execute(notebook, out_dir, profile=profile, params=params, progress=progress)
+        results.append(result)
+        status = "ok" if result.status == "ok" else f"FAILED: {result.error}"
+        tqdm.write(f"{notebook.stem}: {status} in {result.seconds:.0f} s, peak {result.peak_mb} MB")
+    write_summary(results, out_dir, profile)
+    return results
+
+
+def _short_metrics(metrics: dict[str, Any] | None, limit: int = 6) -> str:
+    """A few scalar metrics, rounded, for one table cell."""
+    if not metrics:
+        return ""
+    scalars = scalar_metrics({"metrics": metrics})
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in list(scalars.items())[:limit])
+
+
+def write_summary(results: list[RunResult], out_dir: Path, profile: str) -> None:
+    """``summary.json`` (everything) and ``summary.md`` (a table) for a set of runs."""
+    atomic_write_json(out_dir / "summary.json", {"profile": profile, "notebooks": [asdict(r) for r in results]})
+    lines = [f"# Course run, profile `{profile}`", "",
+             "| notebook | status | seconds | peak MB | key metrics |", "|---|---|---|---|---|"]
+    for r in results:
+        detail = _short_metrics(r.metrics) if r.status == "ok" else (r.error or "")
+        lines.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {r.peak_mb} | {detail} |")
+    atomic_write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
+
+
+def grid(values: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the swept values, in order."""
+    names = list(values)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(values[n] for n in names))]
+
+
+def _run_name(stem: str, params: dict[str, Any]) -> str:
+    """A folder name for one grid point, e.g. ``01_why_transfer__seed=1__n=64``."""
+    parts = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in params.items()]
+    safe = "__".join(parts).replace("/", "-").replace(" ", "")
+    return f"{stem}__{safe}"
+
+
+def sweep(notebook: Path, values: dict[str, list[Any]], out_dir: Path, *, profile: str = "default",
+          fixed: dict[str, Any] | None = None, jobs: int = 1, progress: bool = True) -> list[RunResult]:
+    """Run the grid of ``values`` (plus ``fixed`` parameters) and write ``results.csv``."""
+    points = grid(values)
+    for point in points:  # fail fast on a bad name before spending time on any run
+        check_parameters(notebook, {**(fixed or {}), **point})
+
+    def run_point(point: dict[str, Any]) -> RunResult:
+        return execute(notebook, out_dir / _run_name(notebook.stem, point), profile=profile,
+                       params={**(fixed or {}), **point}, progress=False)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(tqdm(pool.map(run_point, points), total=len(points), desc=f"sweep {notebook.stem}",
+                            unit="run", disable=not progress))
+    write_results_csv(results, points, out_dir / "results.csv")
+    return results
+
+
+def write_results_csv(results: list[RunResult], points: list[dict[str, Any]], path: Path) -> None:
+    """One row per run: swept parameters, status, seconds, peak memory and every scalar metric."""
+    metric_names: list[str] = []
+    for r in results:
+        for name in scalar_metrics({"metrics": r.metrics or {}}):
+            if name not in metric_names:
+                metric_names.append(name)
+    columns = list(points[0]) + ["status", "seconds", "peak_mb", "error"] + metric_names
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    for point, r in zip(points, results):
+        row = {**point, "status": r.status, "seconds": r.seconds, "peak_mb": r.peak_mb, "error": r.error or ""}
+        row.update(scalar_metrics({"metrics": r.metrics or {}}))
+        writer.writerow(row)
+    atomic_write_text(path, buffer.getvalue())
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1]))

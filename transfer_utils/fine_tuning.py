@@ -1,0 +1,242 @@
+"""Fine-tuning a pretrained text encoder for classification, the correct way, in small pieces.
+
+    TokenizedTexts          texts tokenized once, *without* padding: item i = token ids, mask, label
+    padding_collator        pads each batch to its own longest text (transformers' DataCollatorWithPadding)
+    text_loader             batches of similar length while training (less padding, less compute)
+    decay_parameter_groups  AdamW weight decay on weights only, not on biases and LayerNorm
+    warmup_linear_schedule  learning rate: linear warm-up, then linear decay to zero
+    fine_tune               all of the above around ``training.fit`` (clipping, early stopping)
+    text_logits / predict_texts   scoring new texts in eval mode, in length-sorted batches
+    trainer_fine_tune       the same job through the Hugging Face ``Trainer``, for comparison
+
+Lessons: 01, 07.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from transfer_utils.data import loaders
+from transfer_utils import training
+
+
+class TokenizedTexts(Dataset):
+    """Texts tokenized once, unpadded; item i is ``{"input_ids": [...], "attention_mask": [...], "labels": y}``."""
+
+    def __init__(self, texts: Sequence[str], labels: Sequence[int] | np.ndarray | None, tokenizer: Any,
+                 max_length: int = 128):
+        texts = list(texts)
+        if labels is not None and len(labels) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(labels)} labels; pass one label per text")
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be strings (e.g. splits.train.x), not token ids or tensors")
+        # No padding and no return_tensors here: every text keeps its own length; the collator pads
+        # each batch. (return_tensors="pt" here would give [1, L] tensors and [B, 1, L] batches.)
+        encoded = tokenizer(texts, truncation=True, max_length=max_length)
+        self.input_ids: list[list[int]] = encoded["input_ids"]
+        self.attention_mask: list[list[int]] = encoded["attention_mask"]
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item: dict[str, Any] = {"input_ids": self.input_ids[i], "attention_mask": self.attention_mask[i]}
+        if self.labels is not None:
+            item["labels"] = int(self.labels[i])
+        return item
+
+    @property
+    def lengths(self) -> list[int]:
+        """Number of tokens of every text (special tokens included)."""
+        return [len(ids) for ids in self.input_ids]
+
+
+def padding_collator(tokenizer: Any) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
+    """Pads a list of items to the longest one in the batch and stacks them into tensors."""
+    from transformers import DataCollatorWithPadding
+
+    pad = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+
+    def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return dict(pad(items))  # a plain dict (not a BatchEncoding): what training.fit expects
+
+    return collate
+
+
+def text_loader(dataset: TokenizedTexts, tokenizer: Any, batch_size: int = 32, *, shuffle: bool = False,
+                group_by_length: bool = True, seed: int = 0) -> DataLoader:
+    """Batches padded per batch; when shuffling, texts of similar length share a batch (seeded order)."""
+    collate = padding_collator(tokenizer)
+    if shuffle and group_by_length:
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        # Shuffle, cut into chunks of 50 batches, sort each chunk by length: random but low-padding batches.
+        generator = torch.Generator().manual_seed(seed)
+        sampler = LengthGroupedSampler(batch_size, lengths=dataset.lengths, generator=generator)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
+    if not shuffle and group_by_length:
+        # Evaluation: any order gives the same loss and accuracy, and sorted batches pad least.
+        order = np.argsort(dataset.lengths, kind="stable").tolist()
+        return DataLoader(dataset, batch_size=batch_size, sampler=order, collate_fn=collate)
+    return loaders.make_loader(dataset, batch_size, shuffle=shuffle, seed=seed, collate_fn=collate)
+
+
+NO_DECAY_LAYERS = (nn.LayerNorm,)
+
+
+def decay_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two AdamW groups: weights with ``weight_decay``; biases and LayerNorm parameters with none."""
+    no_decay: set[str] = set()
+    for module_name, module in model.named_modules():
+        for name, _ in module.named_parameters(recurse=False):
+            full = f"{module_name}.{name}" if module_name else name
+            # Decay pulls a weight towards zero; for a bias or a LayerNorm scale that is no regularisation,
+            # just a distortion (a LayerNorm gain of 0 switches the layer off).
+            if isinstance(module, NO_DECAY_LAYERS) or name == "bias":
+                no_decay.add(full)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [{"params": [p for n, p in trainable if n not in no_decay], "weight_decay": weight_decay},
+            {"params": [p for n, p in trainable if n in no_decay], "weight_decay": 0.0}]
+
+
+def decayed_parameter_names(model: nn.Module) -> list[str]:
+    """Names of the parameters that ``decay_parameter_groups`` puts in the decayed group."""
+    decayed = {id(p) for p in decay_parameter_groups(model, 1.0)[0]["params"]}
+    return [n for n, p in model.named_parameters() if id(p) in decayed]
+
+
+def warmup_linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    """Learning rate from 0 up to its peak in ``warmup_steps``, then linearly down to 0 at ``total_steps``."""
+    from transformers import get_linear_schedule_with_warmup
+
+    if not 0 <= warmup_steps <= total_steps or total_steps < 1:
+        raise ValueError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}) and total >= 1")
+    return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+
+
+@dataclass
+class FineTuneConfig:
+    """The hyper-parameters of one fine-tuning run (the same ones go to the HF Trainer)."""
+
+    lr: float = 5e-5
+    batch_size: int = 32
+    epochs: int = 2
+    max_steps: int = 0  # 0: epochs decide; > 0: stop after this many optimizer steps
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clip_grad_norm: float = 1.0
+    patience: int = 1  # epochs without a better validation accuracy before stopping
+    max_length: int = 128
+    group_by_length: bool = True
+    eval_batch_size: int = 128
+    seed: int = 0
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimizer steps this config takes on ``n_train`` examples (before any early stop)."""
+        steps = training.steps_for(self.epochs, n_train, self.batch_size)
+        return min(steps, self.max_steps) if self.max_steps else steps
+
+
+@dataclass
+class FineTuneResult:
+    """What ``fine_tune`` returns: the training history, its wall-clock and CPU seconds, the schedule."""
+
+    history: training.History
+    seconds: float
+    cpu_seconds: float
+    total_steps: int
+    config: FineTuneConfig
+
+
+def fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: TokenizedTexts | None,
+              config: FineTuneConfig, progress: bool = True) -> FineTuneResult:
+    """Full fine-tuning with AdamW (decay groups), warm-up + linear decay, clipping and early stopping."""
+    torch.manual_seed(config.seed)  # dropout masks
+    train_loader = text_loader(train, tokenizer, config.batch_size, shuffle=True,
+                               group_by_length=config.group_by_length, seed=config.seed)
+    val_loader = None if val is None else text_loader(val, tokenizer, config.eval_batch_size)
+    # fused=True: one kernel updates every tensor (several times faster than a loop over 100+ tensors)
+    optimizer = torch.optim.AdamW(decay_parameter_groups(model, config.weight_decay), lr=config.lr, fused=True)
+    total = config.total_steps(len(train))
+    scheduler = warmup_linear_schedule(optimizer, round(config.warmup_ratio * total), total)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    history = training.fit(model, train_loader, optimizer, epochs=config.epochs, max_steps=config.max_steps or None,
+                           val_loader=val_loader, scheduler=scheduler, clip_grad_norm=config.clip_grad_norm,
+                           patience=config.patience if val is not None else None, progress=progress)
+    return FineTuneResult(history, time.perf_counter() - started, time.process_time() - cpu_started, total, config)
+
+
+@torch.no_grad()
+def text_logits(model: nn.Module, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 128,
+                max_length: int = 128, progress: bool = False) -> torch.Tensor:
+    """Logits ``[len(texts), num_labels]`` in eval mode; batches sorted by length, rows in input order."""
+    dataset = TokenizedTexts(texts, None, tokenizer, max_length)
+    order = np.argsort(dataset.lengths, kind="stable")
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), collate_fn=padding_collator(tokenizer))
+    device = training.model_device(model)
+    was_training = model.training
+    model.eval()
+    chunks = [model(**training.move_to(batch, device)).logits.float().cpu()
+              for batch in tqdm(loader, desc="scoring", disable=not progress, mininterval=1.0)]
+    model.train(was_training)
+    logits = torch.empty(len(dataset), chunks[0].shape[-1]) if chunks else torch.empty(0, 0)
+    logits[torch.as_tensor(order)] = torch.cat(chunks) if chunks else logits
+    return logits
+
+
+def predict_texts(model: nn.Module, tokenizer: Any, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
+    """Class probabilities ``[len(texts), num_labels]`` for raw texts (softmax of ``text_logits``)."""
+    if isinstance(texts, str):
+        raise TypeError("pass a list of texts, e.g. predict_texts(model, tokenizer, ['a fine film'])")
+    return torch.softmax(text_logits(model, tokenizer, texts, **kwargs), dim=-1).numpy()
+
+
+def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: TokenizedTexts | None,
+                      config: FineTuneConfig, output_dir: str) -> FineTuneResult:
+    """The same fine-tuning through Hugging Face's ``Trainer`` (same optimizer, schedule, clipping, stopping)."""
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    total = config.total_steps(len(train))
+    with_val = val is not None
+    args = TrainingArguments(
+        output_dir=output_dir, per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size, learning_rate=config.lr,
+        num_train_epochs=config.epochs, max_steps=total,  # the Trainer's max_steps overrides epochs: pass the total
+        warmup_steps=round(config.warmup_ratio * total), lr_scheduler_type="linear",
+        weight_decay=config.weight_decay, max_grad_norm=config.clip_grad_norm, optim="adamw_torch_fused",
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        eval_strategy="epoch" if with_val else "no", save_strategy="epoch" if with_val else "no",
+        save_only_model=True, save_total_limit=1, load_best_model_at_end=with_val,
+        metric_for_best_model="accuracy", greater_is_better=True, seed=config.seed,
+        use_cpu=not torch.cuda.is_available(), report_to="none", logging_strategy="no",
+        disable_tqdm=True, dataloader_num_workers=0)
+
+    def accuracy(prediction) -> dict[str, float]:
+        return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val,
+                      data_collator=padding_collator(tokenizer), processing_class=tokenizer,
+                      compute_metrics=accuracy,
+                      callbacks=[EarlyStoppingCallback(config.patience)] if with_val else None)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    trainer.train()
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    history = training.History(steps=trainer.state.global_step)
+    history.epochs = [{"epoch": round(row["epoch"]), "val_accuracy": row["eval_accuracy"]}
+                      for row in trainer.state.log_history if "eval_accuracy" in row]
+    if history.epochs:
+        best = max(history.epochs, key=lambda row: row["val_accuracy"])
+        history.best_epoch, history.best_score = best["epoch"], best["val_accuracy"]
+    history.stopped_early = bool(with_val and len(history.epochs) < config.epochs and not config.max_steps)
+    return FineTuneResult(history, seconds, cpu_seconds, total, config)
+
+

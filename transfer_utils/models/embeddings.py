@@ -1,0 +1,101 @@
+"""Frozen embeddings: sentence features from a pretrained text encoder and pooled CNN features of small
+images from an ImageNet backbone, each cached on disk (lessons 00-03, 08).
+
+Lessons: 00, 01, 03, 06, 07.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from transfer_utils.models.pretrained import load_image_backbone, load_text_encoder, resolve_text_model
+from transfer_utils.core.paths import cache_dir
+from transfer_utils.core.storage import cached_npy
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average the token vectors of each sequence, ignoring padding: (B, L, H), (B, L) → (B, H)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def _cache_key(texts: Sequence[str], model_name: str, max_length: int, normalize: bool) -> str:
+    """A hash of everything that changes the features: model files, texts and settings."""
+    folder = resolve_text_model(model_name)
+    weights = sorted(p.name + str(p.stat().st_size) for p in folder.glob("*.safetensors"))
+    weights += sorted(p.name + str(p.stat().st_size) for p in folder.glob("*.bin"))
+    digest = hashlib.sha256(json.dumps([str(folder.name), weights, max_length, normalize]).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def encode_texts(texts: Sequence[str], model_name: str = "minilm", *, batch_size: int = 64,
+                 max_length: int = 128, normalize: bool = False, device: str | torch.device = "cpu",
+                 cache: bool = True, progress: bool = True) -> np.ndarray:
+    """Mean-pooled sentence features (n, hidden) from a frozen encoder; cached under ``data/cache``."""
+    texts = list(texts)
+    path = cache_dir() / "text_features" / f"{_cache_key(texts, model_name, max_length, normalize)}.npy"
+    return cached_npy(path, lambda: _encode(texts, model_name, batch_size, max_length, normalize, device, progress),
+                      cache)
+
+
+@torch.no_grad()
+def _encode(texts: list[str], model_name: str, batch_size: int, max_length: int, normalize: bool,
+            device: str | torch.device, progress: bool) -> np.ndarray:
+    """The uncached work of :func:`encode_texts`."""
+    tokenizer, model = load_text_encoder(model_name)
+    model.to(device)
+    # Batching texts of similar length keeps padding (and wasted compute) small.
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    for start in tqdm(range(0, len(texts), batch_size), desc="encoding", disable=not progress,
+                      mininterval=1.0):
+        rows = order[start:start + batch_size]
+        batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt").to(device)
+        pooled = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
+        if normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        out[rows] = pooled.cpu().numpy()
+    return out
+
+
+def image_features(images: np.ndarray, backbone: str = "efficientnet_lite0", *, size: int = 64,
+                   batch_size: int = 128, device: str | torch.device = "cpu", cache: bool = True,
+                   progress: bool = True) -> np.ndarray:
+    """Pooled features (n, dim) of uint8 images (n, H, W) or (n, H, W, 3), resized to ``size`` pixels."""
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or images.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images (n, H, W) or (n, H, W, 3), got {images.dtype} {images.shape}; "
+                         "scale to 0-255 and cast with .astype(np.uint8)")
+    if not 32 <= size <= 512:
+        raise ValueError(f"size = {size}; use 32 to 512 pixels (the ImageNet models were trained at 224)")
+    path = cache_dir() / "image_features" / f"{_image_cache_key(images, backbone, size)}.npy"
+    return cached_npy(path, lambda: _extract_images(images, backbone, size, batch_size, device, progress), cache)
+
+def _image_cache_key(images: np.ndarray, backbone: str, size: int) -> str:
+    """A hash of everything that changes the features: pixels, backbone and input size."""
+    digest = hashlib.sha256(f"{backbone}|{size}|{images.shape}|{images.dtype}".encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()[:24]
+
+
+@torch.no_grad()
+def _extract_images(images: np.ndarray, backbone: str, size: int, batch_size: int, device: str | torch.device,
+             progress: bool) -> np.ndarray:
+    """The uncached work of :func:`image_features`."""
+    model = load_image_backbone(backbone)
+    features = model.features.to(device).eval()
+    out = np.zeros((len(images), model.num_features), dtype=np.float32)
+    for start in tqdm(range(0, len(images), batch_size), desc=f"{backbone} features", disable=not progress,
+                      mininterval=1.0):
+        batch = model.preprocess(images[start:start + batch_size], size=size).to(device)
+        out[start:start + batch_size] = features(batch).cpu().numpy()
+    return out

@@ -39,7 +39,7 @@ def plain_loop(model, tokenizer, data: tc.TokenizedTexts, config: tc.FineTuneCon
     loader = tc.text_loader(data, tokenizer, config.batch_size, shuffle=True, seed=config.seed)
     optimizer = torch.optim.AdamW(tc.decay_parameter_groups(model, config.weight_decay), lr=config.lr, fused=True)
     total = config.total_steps(len(data))
-    scheduler = tc.warmup_linear_schedule(optimizer, round(config.warmup_ratio * total), total)
+    scheduler = tc.warmup_linear_schedule(optimizer, config.warmup_steps(len(data)), total)
     model.train()
     for _ in range(config.epochs):
         for batch in loader:

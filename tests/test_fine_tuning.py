@@ -127,6 +127,17 @@ def test_config_counts_steps():
     config = tc.FineTuneConfig(batch_size=32, epochs=2)
     assert config.total_steps(100) == 8
     assert tc.FineTuneConfig(batch_size=32, epochs=2, max_steps=5).total_steps(100) == 5
+    assert config.warmup_steps(100) == round(0.1 * 8) == 1
+    assert tc.FineTuneConfig(batch_size=10, epochs=3, warmup_ratio=0.25).warmup_steps(100) == round(0.25 * 30)
+
+
+def test_fine_tune_uses_the_configs_max_length(tiny):
+    _, tokenizer, model = tiny
+    config = tc.FineTuneConfig(max_length=6, epochs=1)
+    data = config.tokenize(TOY_TEXTS, TOY_LABELS, tokenizer)
+    assert data.max_length == 6 and max(data.lengths) <= 6
+    with pytest.raises(ValueError, match="max_length=128"):
+        tc.fine_tune(model, tokenizer, tc.TokenizedTexts(TOY_TEXTS, TOY_LABELS, tokenizer), None, config, progress=False)
 
 
 def test_text_logits_keep_input_order_and_match_one_by_one(minilm):
@@ -165,7 +176,7 @@ def test_trainer_runs_the_same_job(tiny, tmp_path):
     config = tc.FineTuneConfig(lr=1e-2, batch_size=4, epochs=15, warmup_ratio=0.1, patience=15)
     result = tc.trainer_fine_tune(model, tokenizer, data, data, config, str(tmp_path / "trainer"))
     assert result.history.steps == 45 and len(result.history.epochs) == 15
-    assert result.history.best_score == 1.0
+    assert result.history.best_score == 1.0 and not result.history.stopped_early
     assert (tc.text_logits(model, tokenizer, TOY_TEXTS).argmax(-1).numpy() == np.array(TOY_LABELS)).all()
 
 

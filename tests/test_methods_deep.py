@@ -10,7 +10,8 @@ from torch.nn import functional as F
 
 from transfer_utils.data import loaders
 from transfer_utils import training
-from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss, dann_lambda, dann_lr_factor, dann_sgd, extract_features, grad_reverse, mmd_loss, source_only_step, train_with_curves)
+from transfer_utils.methods.deep import (DANNStep, DeepCORALStep, DeepMMDStep, DigitCNN, dann_lambda, dann_lr_factor,
+                                         dann_sgd, deep_coral_loss, grad_reverse, mmd_loss, source_only_step)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -45,7 +46,7 @@ def test_gradient_reversal_rejects_bad_lambda():
 
 def test_dann_step_gives_features_the_task_gradient_minus_lambda_times_the_domain_gradient():
     torch.manual_seed(0)
-    model = DANN(in_channels=1, image_size=8, channels=(4, 6), hidden=8, padding=2).double()
+    model = DigitCNN(in_channels=1, image_size=8, channels=(4, 6), hidden=8, padding=2).double()
     xs, ys, xt = torch.randn(6, 1, 8, 8).double(), torch.randint(0, 10, (6,)), torch.randn(6, 1, 8, 8).double()
     step = DANNStep(total_steps=10)
     step.steps_done = 3  # λ = dann_lambda(0.3)
@@ -94,14 +95,14 @@ def test_dann_sgd_decays_the_learning_rate_step_by_step():
 
 # --- Deep CORAL and MMD -------------------------------------------------------------------------
 
-def test_coral_loss_is_zero_for_equal_covariances_and_matches_a_hand_computation():
+def test_deep_coral_loss_is_zero_for_equal_covariances_and_matches_a_hand_computation():
     rng = np.random.default_rng(0)
     xs, xt = rng.normal(size=(40, 5)), rng.normal(size=(30, 5)) @ rng.normal(size=(5, 5))
-    ours = coral_loss(torch.tensor(xs), torch.tensor(xt)).item()
+    ours = deep_coral_loss(torch.tensor(xs), torch.tensor(xt)).item()
     diff = np.cov(xs, rowvar=False) - np.cov(xt, rowvar=False)
     assert ours == pytest.approx((diff ** 2).sum() / (4 * 5 ** 2), rel=1e-10)
     shifted = torch.tensor(xs + 7.0)  # CORAL matches second-order statistics only: a mean shift costs nothing
-    assert coral_loss(torch.tensor(xs), shifted).item() == pytest.approx(0.0, abs=1e-12)
+    assert deep_coral_loss(torch.tensor(xs), shifted).item() == pytest.approx(0.0, abs=1e-12)
 
 
 def test_mmd_loss_is_zero_for_a_sample_with_itself_and_matches_sklearn_kernels():
@@ -122,11 +123,11 @@ def test_mmd_loss_is_zero_for_a_sample_with_itself_and_matches_sklearn_kernels()
 
 def test_losses_reject_mismatched_features():
     with pytest.raises(ValueError, match="features"):
-        coral_loss(torch.randn(5, 3), torch.randn(5, 4))
+        deep_coral_loss(torch.randn(5, 3), torch.randn(5, 4))
     with pytest.raises(ValueError, match="two rows"):
         mmd_loss(torch.randn(1, 3), torch.randn(5, 3))
-    with pytest.raises(ValueError, match="loss must be"):
-        AlignmentStep("wasserstein")
+    with pytest.raises(ValueError, match="on must be"):
+        DeepCORALStep(1.0, on="pixels")
 
 
 # --- loaders, steps and the training loop -------------------------------------------------------
@@ -141,25 +142,118 @@ def tiny_shift():
     return x, part.y[:192], (1.0 - x[:128]).astype(np.float32), part.y[:128]
 
 
-def test_zipped_loader_pairs_batches_and_restarts_the_shorter_loader(tiny_shift):
+def test_paired_loader_pairs_batches_and_restarts_the_shorter_loader(tiny_shift):
     xs, ys, xt, yt = tiny_shift
     source = loaders.make_loader((xs, ys), 32, shuffle=True, seed=0)
-    target = loaders.make_loader((xt, yt), 50, shuffle=True, seed=1)  # labels given but dropped
-    loader = ZippedLoader(source, target, steps_per_epoch=10)
+    target = loaders.make_loader((xt, yt), 50, shuffle=True, seed=1)  # labels given, dropped by the steps
+    loader = loaders.PairedLoader(source, target, steps_per_epoch=10, carry_over=True)
     batches = list(loader)
     assert len(loader) == len(batches) == 10
-    assert all(len(b) == 3 and b[0].shape[0] == 32 and b[2].shape[1:] == (1, 8, 8) for b in batches)
-    assert len(ZippedLoader(source, target)) == 6  # default: one pass over the source
+    assert all(b[0][0].shape[0] == 32 and b[1][0].shape[1:] == (1, 8, 8) for b in batches)
+    assert len(loaders.PairedLoader(source, target)) == 6  # default: one pass over the first loader
     with pytest.raises(ValueError, match="steps_per_epoch"):
-        ZippedLoader(source, target, steps_per_epoch=0)
+        loaders.PairedLoader(source, target, steps_per_epoch=0)
+
+
+class _OldZippedLoader:
+    """methods.deep.ZippedLoader as it was (lesson 05), kept here to prove PairedLoader keeps its order."""
+
+    def __init__(self, source, target, steps_per_epoch=None):
+        self.source, self.target = source, target
+        self.steps_per_epoch = steps_per_epoch or len(source)
+        self._iters = {}
+
+    def __len__(self):
+        return self.steps_per_epoch
+
+    def _next(self, name, loader):
+        try:
+            return next(self._iters[name])
+        except (KeyError, StopIteration):
+            self._iters[name] = iter(loader)
+            return next(self._iters[name])
+
+    def __iter__(self):
+        for _ in range(self.steps_per_epoch):
+            xs, ys, *_ = self._next("source", self.source)
+            target = self._next("target", self.target)
+            yield xs, ys, target[0] if isinstance(target, (list, tuple)) else target
+
+
+class _OldPairedLoader:
+    """data.loaders.PairedLoader as it was (lesson 04's joint step)."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __len__(self):
+        return len(self.first)
+
+    def __iter__(self):
+        other = iter(self.second)
+        for batch in self.first:
+            try:
+                paired = next(other)
+            except StopIteration:
+                other = iter(self.second)
+                paired = next(other)
+            yield batch, paired
+
+
+def _augmenting_loader(x, y, batch_size, seed, drop_last=False):
+    """A shuffled loader whose items also draw from the global torch RNG (like augmentation does)."""
+    from transfer_utils.data.image_tensors import ImageDataset
+
+    data = ImageDataset(torch.as_tensor(x), y, transform=lambda image: image + torch.rand(()))
+    return loaders.make_loader(data, batch_size, shuffle=True, seed=seed, drop_last=drop_last)
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_paired_loader_keeps_the_old_orders_of_lessons_04_and_05(tiny_shift, drop_last):
+    xs, ys, xt, yt = tiny_shift
+    make = lambda: (_augmenting_loader(xs[:150], ys[:150], 32, 0, drop_last),  # noqa: E731
+                    _augmenting_loader(xt[:70], yt[:70], 20, 1, drop_last))
+
+    def epochs(loader, n, flat):
+        torch.manual_seed(5)
+        out = []
+        for _ in range(n):
+            for batch in loader:
+                (x, y), target = ((batch[0], batch[1]), batch[2]) if flat else (batch[0][:2], batch[1])
+                out.append((x, y, target[0] if isinstance(target, (list, tuple)) else target))
+        return out
+
+    def same(a, b):
+        return len(a) == len(b) and all(torch.equal(p, q) for u, v in zip(a, b) for p, q in zip(u, v))
+
+    # lesson 05: both loaders continue across epochs, 7 steps per epoch (not a divisor of either length)
+    assert same(epochs(_OldZippedLoader(*make(), steps_per_epoch=7), 6, flat=True),
+                epochs(loaders.PairedLoader(*make(), steps_per_epoch=7, carry_over=True), 6, flat=False))
+    # lesson 04: each epoch is one fresh pass over the first loader, the second restarted with it
+    assert same(epochs(_OldPairedLoader(*make()), 4, flat=False), epochs(loaders.PairedLoader(*make()), 4, flat=False))
+
+
+def test_paired_loader_does_not_swallow_a_dataset_key_error(tiny_shift):
+    class Broken(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            raise KeyError("a bug in the dataset")
+
+    xs, ys, _, _ = tiny_shift
+    loader = loaders.PairedLoader(loaders.make_loader((xs, ys), 32), loaders.make_loader(Broken(), 2))
+    with pytest.raises(KeyError, match="a bug in the dataset"):
+        next(iter(loader))
 
 
 def test_dann_step_runs_with_fit_and_lambda_follows_the_schedule(tiny_shift):
     xs, ys, xt, _ = tiny_shift
     torch.manual_seed(0)
-    model = DANN(in_channels=1, image_size=8, channels=(8, 8), hidden=16, padding=2)
-    loader = ZippedLoader(loaders.make_loader((xs, ys), 32, shuffle=True, seed=0),
-                          loaders.make_loader((xt,), 32, shuffle=True, seed=1), steps_per_epoch=1)
+    model = DigitCNN(in_channels=1, image_size=8, channels=(8, 8), hidden=16, padding=2)
+    loader = loaders.PairedLoader(loaders.make_loader((xs, ys), 32, shuffle=True, seed=0),
+                                  loaders.make_loader((xt,), 32, shuffle=True, seed=1), steps_per_epoch=1,
+                                  carry_over=True)
     step = DANNStep(total_steps=6)
     optimizer, scheduler = dann_sgd(model, 6)
     history = training.fit(model, loader, optimizer, epochs=6, scheduler=scheduler, step=step,
@@ -171,30 +265,97 @@ def test_dann_step_runs_with_fit_and_lambda_follows_the_schedule(tiny_shift):
     assert all(0 <= a <= 1 for a in history.column("val_accuracy"))  # evaluation batches (x, y) work too
 
 
-def test_train_with_curves_scores_each_epoch_and_learns(tiny_shift):
+def _shift_loader(tiny_shift):
+    xs, ys, xt, _ = tiny_shift
+    return loaders.PairedLoader(loaders.make_loader((xs, ys), 32, shuffle=True, seed=0, drop_last=True),
+                                loaders.make_loader((xt,), 32, shuffle=True, seed=1, drop_last=True), carry_over=True)
+
+
+def test_every_method_learns_with_fit_and_scores_each_epoch(tiny_shift):
     xs, ys, xt, yt = tiny_shift
-    loader = ZippedLoader(loaders.make_loader((xs, ys), 32, shuffle=True, seed=0, drop_last=True),
-                          loaders.make_loader((xt,), 32, shuffle=True, seed=1, drop_last=True))
+    loader = _shift_loader(tiny_shift)
     evals = {"source": loaders.make_loader((xs, ys), 256), "target": loaders.make_loader((xt, yt), 256)}
-    steps = (source_only_step, DANNStep(120), AlignmentStep("coral", 1.0), AlignmentStep("mmd", 0.5, on="features"))
+    steps = (source_only_step, DANNStep(120), DeepCORALStep(1.0), DeepMMDStep(0.5, on="features"))
     for step in steps:
         torch.manual_seed(0)
-        model = DANN(in_channels=1, image_size=8, channels=(8, 16), hidden=32, padding=2)
-        curves = train_with_curves(model, loader, step, total_steps=120, eval_loaders=evals, lr=0.05,
-                                   weight_decay=1e-4, clip_grad_norm=10.0, progress=False)
-        assert [r["steps"] for r in curves.rows] == list(range(6, 121, 6))
-        assert {"source_accuracy", "target_accuracy", "train_loss", "lr"} <= set(curves.final)
-        assert curves.final["lr"] == pytest.approx(0.05 * 11 ** -0.75)
+        model = DigitCNN(in_channels=1, image_size=8, channels=(8, 16), hidden=32, padding=2)
+        optimizer, scheduler = dann_sgd(model, 120, lr=0.05, weight_decay=1e-4)
+        history = training.fit(model, loader, optimizer, epochs=120 // len(loader), scheduler=scheduler, step=step,
+                               val_loaders=evals, clip_grad_norm=10.0, restore_best=False, progress=False)
+        assert history.column("steps") == list(range(6, 121, 6))
+        assert {"source_accuracy", "target_accuracy", "target_loss", "train_loss", "lr"} <= set(history.final)
+        assert history.final["lr"] == pytest.approx(0.05 * 11 ** -0.75)
         # 120 steps on 192 digits: every method has learned the source (adaptation trades a little of it)
-        assert curves.final["source_accuracy"] > (0.9 if step is source_only_step else 0.6), step
-    assert extract_features(model, evals["target"]).shape == (128, model.feature_dim)
-    with pytest.raises(ValueError, match="multiple"):
-        train_with_curves(model, loader, source_only_step, 7, evals, progress=False)
+        assert history.final["source_accuracy"] > (0.9 if step is source_only_step else 0.6), step
+    assert training.predict(model.features, evals["target"]).shape == (128, model.feature_dim)
+
+
+@pytest.mark.parametrize("make_step", [lambda: source_only_step, lambda: DANNStep(36)])
+def test_one_fit_call_equals_the_old_one_fit_call_per_epoch(tiny_shift, make_step):
+    """What ``train_with_curves`` did (one fit per epoch, a ZippedLoader) gives the very same weights."""
+    xs, ys, xt, yt = tiny_shift
+    evals = {"target": loaders.make_loader((xt, yt), 256)}
+
+    def run(old: bool):
+        torch.manual_seed(0)
+        model = DigitCNN(in_channels=1, image_size=8, channels=(4, 8), hidden=16, padding=2)
+        optimizer, scheduler = dann_sgd(model, 36, lr=0.05, weight_decay=1e-4)
+        step = make_step()
+        if old:
+            loader = _OldZippedLoader(loaders.make_loader((xs, ys), 32, shuffle=True, seed=0, drop_last=True),
+                                      loaders.make_loader((xt,), 32, shuffle=True, seed=1, drop_last=True),
+                                      steps_per_epoch=4)
+            scores = []
+            for _ in range(9):
+                training.fit(model, loader, optimizer, scheduler=scheduler, step=step, epochs=1, clip_grad_norm=10.0,
+                             restore_best=False, progress=False)
+                scores.append(training.evaluate(model, evals["target"])["accuracy"])
+        else:
+            loader = loaders.PairedLoader(
+                loaders.make_loader((xs, ys), 32, shuffle=True, seed=0, drop_last=True),
+                loaders.make_loader((xt,), 32, shuffle=True, seed=1, drop_last=True), steps_per_epoch=4, carry_over=True)
+            history = training.fit(model, loader, optimizer, scheduler=scheduler, step=step, epochs=9, val_loaders=evals,
+                                   clip_grad_norm=10.0, restore_best=False, progress=False)
+            scores = history.column("target_accuracy")
+        return model, scores
+
+    (old, old_scores), (new, new_scores) = run(True), run(False)
+    assert old_scores == new_scores
+    assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
+
+
+def _dann_run(tiny_shift, folder, epochs, resume=False):
+    """A DANN run on the tiny shift, checkpointed in ``folder`` (or resumed from it)."""
+    xs, ys, xt, yt = tiny_shift
+    torch.manual_seed(0)
+    model = DigitCNN(in_channels=1, image_size=8, channels=(4, 8), hidden=16, padding=2)
+    optimizer, scheduler = dann_sgd(model, 8 * 5, lr=0.05)
+    step = DANNStep(8 * 5)
+    loader = loaders.PairedLoader(_augmenting_loader(xs, ys, 32, 0, drop_last=True),
+                                  _augmenting_loader(xt, yt, 48, 1), steps_per_epoch=5, carry_over=True)
+    torch.manual_seed(1)  # the augmentation's random numbers
+    history = training.fit(model, loader, optimizer, epochs=epochs, scheduler=scheduler, step=step,
+                           val_loaders={"target": loaders.make_loader((xt, yt), 256)}, monitor="target_accuracy",
+                           checkpoint_dir=folder, resume_from=folder / "latest.pt" if resume else None,
+                           restore_best=False, progress=False)
+    return model, history, step
+
+
+def test_a_resumed_dann_run_equals_an_uninterrupted_one(tiny_shift, tmp_path):
+    full_model, full, full_step = _dann_run(tiny_shift, tmp_path / "full", 8)
+    _dann_run(tiny_shift, tmp_path / "parts", 3)  # stopped after 3 of 8 epochs
+    torch.manual_seed(123)  # a new process: other random states, which the checkpoint puts back
+    model, history, step = _dann_run(tiny_shift, tmp_path / "parts", 8, resume=True)
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(history.epochs) == drop(full.epochs) and history.steps == full.steps == 40
+    assert step.steps_done == full_step.steps_done == 40
+    assert (history.best_epoch, history.best_score) == (full.best_epoch, full.best_score)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), full_model.state_dict().values()))
 
 
 def test_dann_model_shapes_with_and_without_batch_norm():
     for batch_norm in (False, True):
-        model = DANN(in_channels=3, image_size=28, channels=(4, 6), hidden=8, batch_norm=batch_norm)
+        model = DigitCNN(in_channels=3, image_size=28, channels=(4, 6), hidden=8, batch_norm=batch_norm)
         x = torch.randn(5, 3, 28, 28)
         assert model(x).shape == (5, 10) and model.feature_dim == 6 * 4 * 4
         assert model.domain_logits(model.features(x), 0.5).shape == (5,)
@@ -203,6 +364,6 @@ def test_dann_model_shapes_with_and_without_batch_norm():
 
 
 def test_steps_reject_batches_of_the_wrong_shape():
-    model = DANN(in_channels=1, image_size=8, channels=(4, 4), hidden=8, padding=2)
-    with pytest.raises(ValueError, match="ZippedLoader"):
+    model = DigitCNN(in_channels=1, image_size=8, channels=(4, 4), hidden=8, padding=2)
+    with pytest.raises(ValueError, match="PairedLoader"):
         DANNStep(5)(model, (torch.zeros(2, 1, 8, 8),))

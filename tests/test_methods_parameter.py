@@ -7,6 +7,7 @@ from torch import nn
 
 from transfer_utils.data import loaders
 from transfer_utils.models import small_resnet
+from transfer_utils.models.parts import count_parameters
 from transfer_utils.methods import parameter
 from transfer_utils import training
 
@@ -28,12 +29,12 @@ def test_frozen_stages_get_no_gradient_and_do_not_move(n_frozen):
     names = parameter.freeze_stages(stages, n_frozen)
     assert names == [name for name, _ in stages[:n_frozen]]
     expected = sum(p.numel() for _, m in stages[n_frozen:] for p in m.parameters())
-    assert parameter.trainable_parameters(model) == expected
+    assert count_parameters(model, trainable_only=True) == expected
     before = {k: v.clone() for k, v in model.state_dict().items()}
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=0.1) if params else None
     x, y = batch()
-    model.train()
+    training.train_mode(model)
     loss = nn.functional.cross_entropy(model(x), y)
     if params:
         loss.backward()
@@ -54,7 +55,7 @@ def test_unfrozen_batchnorm_still_tracks_statistics():
     parameter.freeze_stages(model.stages(), 2)  # stem and layer1 frozen
     mean_l1 = model.layer1[0].bn1.running_mean.clone()
     mean_l2 = model.layer2[0].bn1.running_mean.clone()
-    model.train()
+    training.train_mode(model)  # what fit calls at the start of every epoch
     model(batch()[0])
     assert torch.equal(model.layer1[0].bn1.running_mean, mean_l1)
     assert not torch.equal(model.layer2[0].bn1.running_mean, mean_l2)
@@ -180,3 +181,40 @@ def test_batchnorm_in_eval():
     model = small().train()
     training.batchnorm_in_eval(model)
     assert not model.bn1.training and model.training and model.conv1.training
+
+
+def test_train_mode_keeps_frozen_and_marked_batchnorm_in_eval_on_a_plain_sequential():
+    """One mechanism for every model: no ``train()`` override needed (nn.Sequential has none)."""
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Conv2d(3, 3, 3), nn.BatchNorm2d(3),
+                          nn.Conv2d(3, 3, 3), nn.BatchNorm2d(3))
+    parameter.set_trainable(model[1], False)  # frozen parameters: statistics frozen too
+    training.freeze_batchnorm_stats(model[4])  # trainable, but explicitly marked
+    before = [model[i].running_mean.clone() for i in (1, 4, 6)]
+    training.train_mode(model)
+    assert model.training and model[0].training and model[6].training
+    assert not model[1].training and not model[4].training
+    model(torch.randn(4, 1, 10, 10))
+    assert torch.equal(model[1].running_mean, before[0]) and torch.equal(model[4].running_mean, before[1])
+    assert not torch.equal(model[6].running_mean, before[2])
+    # fit switches modes the same way: after one epoch the frozen layers' statistics have not moved
+    x, y = torch.randn(8, 1, 10, 10), torch.randint(0, 3, (8,))
+    head = nn.Sequential(model, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 3))
+    training.fit(head, loaders.make_loader((x, y), 4), torch.optim.SGD(head.parameters(), 0.1), progress=False)
+    assert torch.equal(model[1].running_mean, before[0]) and torch.equal(model[4].running_mean, before[1])
+    training.freeze_batchnorm_stats(model[4], False)
+    assert training.train_mode(model)[4].training
+
+
+def test_eval_mode_restores_every_module_mode_even_after_an_error():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.BatchNorm1d(2))
+    training.train_mode(model)
+    model[2].eval()  # a mixed state must come back exactly
+    with pytest.raises(RuntimeError, match="boom"):
+        with training.eval_mode(model):
+            assert not any(m.training for m in model.modules())
+            raise RuntimeError("boom")
+    assert model.training and model[1].training and not model[2].training
+    model.eval()
+    with training.eval_mode(model):
+        pass
+    assert not model.training

@@ -131,7 +131,7 @@ def test_set_batchnorm_momentum_and_transfer_net():
     small_resnet.set_batchnorm_momentum(net, 0.3)
     assert net.features[1].momentum == 0.3
     assert net(torch.randn(2, 3, 8, 8)).shape == (2, 2)
-    features = vision.extract_features(net.features, torch.randn(5, 3, 8, 8), batch_size=2)
+    features = training.predict(net.features, torch.randn(5, 3, 8, 8).split(2)).numpy()
     assert features.shape == (5, 4) and features.dtype == np.float32 and net.training
 
 
@@ -164,13 +164,18 @@ def test_grad_cam_works_on_a_frozen_model_and_restores_mode():
 
 
 def test_transfer_net_can_keep_pretrained_batchnorm_statistics():
-    features = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    frozen = small_resnet.TransferNet(features, 4, 2, frozen_bn_stats=True).train()
+    def body():
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    frozen = training.train_mode(small_resnet.TransferNet(body(), 4, 2, frozen_bn_stats=True))
     assert frozen.training and frozen.head.training and not frozen.features[1].training
     before = frozen.features[1].running_mean.clone()
     frozen(torch.randn(4, 3, 8, 8))
     assert torch.equal(frozen.features[1].running_mean, before)
-    assert small_resnet.TransferNet(features, 4, 2).train().features[1].training
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 2, (8,))  # fit keeps them frozen too
+    training.fit(frozen, loaders.make_loader((x, y), 4), torch.optim.SGD(frozen.parameters(), 0.1), progress=False)
+    assert torch.equal(frozen.features[1].running_mean, before)
+    assert training.train_mode(small_resnet.TransferNet(body(), 4, 2)).features[1].training
 
 
 def test_with_head_shares_the_feature_extractor():

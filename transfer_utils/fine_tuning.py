@@ -6,7 +6,7 @@
     decay_parameter_groups  AdamW weight decay on weights only, not on biases and LayerNorm
     warmup_linear_schedule  learning rate: linear warm-up, then linear decay to zero
     fine_tune               all of the above around ``training.fit`` (clipping, early stopping)
-    text_logits / predict_texts   scoring new texts in eval mode, in length-sorted batches
+    text_logits / predict_texts   scoring new texts (``training.predict`` on length-sorted batches)
     trainer_fine_tune       the same job through the Hugging Face ``Trainer``, for comparison
 
 Lessons: 01, 07.
@@ -41,6 +41,7 @@ class TokenizedTexts(Dataset):
         # No padding and no return_tensors here: every text keeps its own length; the collator pads
         # each batch. (return_tensors="pt" here would give [1, L] tensors and [B, 1, L] batches.)
         encoded = tokenizer(texts, truncation=True, max_length=max_length)
+        self.max_length = max_length
         self.input_ids: list[list[int]] = encoded["input_ids"]
         self.attention_mask: list[list[int]] = encoded["attention_mask"]
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
@@ -135,7 +136,7 @@ class FineTuneConfig:
     weight_decay: float = 0.01
     clip_grad_norm: float = 1.0
     patience: int = 1  # epochs without a better validation accuracy before stopping
-    max_length: int = 128
+    max_length: int = 128  # tokens kept per text: tokenize with config.tokenize (fine_tune checks it)
     group_by_length: bool = True
     eval_batch_size: int = 128
     seed: int = 0
@@ -144,6 +145,23 @@ class FineTuneConfig:
         """Optimizer steps this config takes on ``n_train`` examples (before any early stop)."""
         steps = training.steps_for(self.epochs, n_train, self.batch_size)
         return min(steps, self.max_steps) if self.max_steps else steps
+
+    def warmup_steps(self, n_train: int) -> int:
+        """Steps of linear warm-up on ``n_train`` examples: ``warmup_ratio`` of the total, rounded."""
+        return round(self.warmup_ratio * self.total_steps(n_train))
+
+    def tokenize(self, texts: Sequence[str], labels: Sequence[int] | np.ndarray | None,
+                 tokenizer: Any) -> TokenizedTexts:
+        """``TokenizedTexts`` cut at this config's ``max_length``."""
+        return TokenizedTexts(texts, labels, tokenizer, self.max_length)
+
+
+def _check_max_length(config: FineTuneConfig, **parts: TokenizedTexts | None) -> None:
+    """Every dataset must have been tokenized with the config's ``max_length``."""
+    for name, part in parts.items():
+        if part is not None and part.max_length != config.max_length:
+            raise ValueError(f"{name} was tokenized with max_length={part.max_length}, the config says "
+                             f"{config.max_length}: build it with config.tokenize(texts, labels, tokenizer)")
 
 
 @dataclass
@@ -160,6 +178,7 @@ class FineTuneResult:
 def fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: TokenizedTexts | None,
               config: FineTuneConfig, progress: bool = True) -> FineTuneResult:
     """Full fine-tuning with AdamW (decay groups), warm-up + linear decay, clipping and early stopping."""
+    _check_max_length(config, train=train, val=val)
     torch.manual_seed(config.seed)  # dropout masks
     train_loader = text_loader(train, tokenizer, config.batch_size, shuffle=True,
                                group_by_length=config.group_by_length, seed=config.seed)
@@ -167,7 +186,7 @@ def fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: Toke
     # fused=True: one kernel updates every tensor (several times faster than a loop over 100+ tensors)
     optimizer = torch.optim.AdamW(decay_parameter_groups(model, config.weight_decay), lr=config.lr, fused=True)
     total = config.total_steps(len(train))
-    scheduler = warmup_linear_schedule(optimizer, round(config.warmup_ratio * total), total)
+    scheduler = warmup_linear_schedule(optimizer, config.warmup_steps(len(train)), total)
     started, cpu_started = time.perf_counter(), time.process_time()
     history = training.fit(model, train_loader, optimizer, epochs=config.epochs, max_steps=config.max_steps or None,
                            val_loader=val_loader, scheduler=scheduler, clip_grad_norm=config.clip_grad_norm,
@@ -175,22 +194,16 @@ def fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: Toke
     return FineTuneResult(history, time.perf_counter() - started, time.process_time() - cpu_started, total, config)
 
 
-@torch.no_grad()
 def text_logits(model: nn.Module, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 128,
                 max_length: int = 128, progress: bool = False) -> torch.Tensor:
-    """Logits ``[len(texts), num_labels]`` in eval mode; batches sorted by length, rows in input order."""
+    """Logits ``[len(texts), num_labels]`` by ``training.predict``; batches sorted by length, rows in input order."""
     dataset = TokenizedTexts(texts, None, tokenizer, max_length)
-    order = np.argsort(dataset.lengths, kind="stable")
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), collate_fn=padding_collator(tokenizer))
-    device = training.model_device(model)
-    was_training = model.training
-    model.eval()
-    chunks = [model(**training.move_to(batch, device)).logits.float().cpu()
-              for batch in tqdm(loader, desc="scoring", disable=not progress, mininterval=1.0)]
-    model.train(was_training)
-    logits = torch.empty(len(dataset), chunks[0].shape[-1]) if chunks else torch.empty(0, 0)
-    logits[torch.as_tensor(order)] = torch.cat(chunks) if chunks else logits
-    return logits
+    loader = text_loader(dataset, tokenizer, batch_size)  # length-sorted batches: least padding
+    order = torch.as_tensor(loader.sampler)
+    logits = training.predict(model, tqdm(loader, desc="scoring", disable=not progress, mininterval=1.0))
+    in_order = torch.empty_like(logits)
+    in_order[order] = logits
+    return in_order
 
 
 def predict_texts(model: nn.Module, tokenizer: Any, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
@@ -205,13 +218,14 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
     """The same fine-tuning through Hugging Face's ``Trainer`` (same optimizer, schedule, clipping, stopping)."""
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
+    _check_max_length(config, train=train, val=val)
     total = config.total_steps(len(train))
     with_val = val is not None
     args = TrainingArguments(
         output_dir=output_dir, per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size, learning_rate=config.lr,
         num_train_epochs=config.epochs, max_steps=total,  # the Trainer's max_steps overrides epochs: pass the total
-        warmup_steps=round(config.warmup_ratio * total), lr_scheduler_type="linear",
+        warmup_steps=config.warmup_steps(len(train)), lr_scheduler_type="linear",
         weight_decay=config.weight_decay, max_grad_norm=config.clip_grad_norm, optim="adamw_torch_fused",
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         eval_strategy="epoch" if with_val else "no", save_strategy="epoch" if with_val else "no",
@@ -223,10 +237,10 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
     def accuracy(prediction) -> dict[str, float]:
         return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
 
+    stopper = EarlyStoppingCallback(config.patience)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val,
                       data_collator=padding_collator(tokenizer), processing_class=tokenizer,
-                      compute_metrics=accuracy,
-                      callbacks=[EarlyStoppingCallback(config.patience)] if with_val else None)
+                      compute_metrics=accuracy, callbacks=[stopper] if with_val else None)
     started, cpu_started = time.perf_counter(), time.process_time()
     trainer.train()
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
@@ -236,7 +250,7 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
     if history.epochs:
         best = max(history.epochs, key=lambda row: row["val_accuracy"])
         history.best_epoch, history.best_score = best["epoch"], best["val_accuracy"]
-    history.stopped_early = bool(with_val and len(history.epochs) < config.epochs and not config.max_steps)
+    history.stopped_early = with_val and stopper.early_stopping_patience_counter >= stopper.early_stopping_patience
     return FineTuneResult(history, seconds, cpu_seconds, total, config)
 
 

@@ -10,6 +10,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from transfer_utils.training import eval_mode
+
 
 # --- looking inside -------------------------------------------------------------------------------
 
@@ -18,13 +20,11 @@ def feature_maps(model: nn.Module, layer: nn.Module, images: torch.Tensor) -> to
     """The output of ``layer`` (N, C, H, W) when ``model`` (in eval mode) sees ``images``."""
     captured: list[torch.Tensor] = []
     handle = layer.register_forward_hook(lambda module, inputs, output: captured.append(output.detach()))
-    was_training = model.training
     try:
-        model.eval()
-        model(images)
+        with eval_mode(model):
+            model(images)
     finally:
         handle.remove()
-        model.train(was_training)
     return captured[0]
 
 
@@ -38,10 +38,8 @@ def grad_cam(model: nn.Module, layer: nn.Module, images: torch.Tensor,
     """
     captured: list[torch.Tensor] = []
     handle = layer.register_forward_hook(lambda module, inputs, output: captured.append(output))
-    was_training = model.training
     try:
-        model.eval()
-        with torch.enable_grad():
+        with eval_mode(model), torch.enable_grad():
             logits = model(images.clone().requires_grad_(True))  # a graph even when weights are frozen
             chosen = logits.argmax(dim=1) if classes is None else torch.as_tensor(classes).to(logits.device)
             score = logits.gather(1, chosen.view(-1, 1)).sum()
@@ -49,7 +47,6 @@ def grad_cam(model: nn.Module, layer: nn.Module, images: torch.Tensor,
             gradient, = torch.autograd.grad(score, activation)
     finally:
         handle.remove()
-        model.train(was_training)
     weights = gradient.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * activation).sum(dim=1, keepdim=True)).detach()
     cam = nn.functional.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]

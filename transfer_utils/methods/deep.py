@@ -1,16 +1,17 @@
-"""Deep domain adaptation: a gradient-reversal layer, DANN, and Deep CORAL / MMD losses.
+"""Deep domain adaptation: a gradient-reversal layer, the small digit CNN, DANN, Deep CORAL and deep MMD.
 
-Every method trains with ``transfer_utils.training.fit`` through a ``step`` function. The training
-batches come from :class:`ZippedLoader`: labelled source ``(x, y)`` together with a batch of
-unlabelled target ``x``. Evaluation batches are plain ``(x, y)`` and every step scores them with
-cross-entropy, so ``training.evaluate`` works on any of these models unchanged.
+Every method trains the same :class:`DigitCNN` with ``transfer_utils.training.fit`` through a ``step``
+function. The training batches come from ``data.loaders.PairedLoader(source, target, carry_over=True)``:
+a labelled source batch ``(x, y)`` together with a target batch whose labels, if any, are dropped.
+Evaluation batches are plain ``(x, y)``, scored by ``fit``'s plain cross-entropy ``eval_step``.
 
     source_only_step   cross-entropy on the source batch only (the baseline; the oracle uses it on
                        labelled target data)
     DANNStep           L = L_task + L_domain, the domain head reached through gradient reversal with
                        weight λ_p = 2 / (1 + exp(−10 p)) − 1 (Ganin et al., 2016)
-    AlignmentStep      L = L_task + w · D(source features, target features) with D = Deep CORAL
-                       (Sun & Saenko, 2016) or MMD (Long et al., 2015)
+    DeepCORALStep      L = L_task + w · deep_coral_loss(source, target outputs) (Sun & Saenko, 2016);
+                       not ``methods.feature.CORAL``, which re-colours fixed features in closed form
+    DeepMMDStep        L = L_task + w · mmd_loss(source, target outputs) (Long et al., 2015)
 
 Lessons: 05.
 """
@@ -18,15 +19,13 @@ Lessons: 05.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from transfer_utils.training import StepOutput, evaluate, fit, predict, supervised_step
+from transfer_utils.training import StepOutput, supervised_step
 
 DomainBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (x_source, y_source, x_target)
 
@@ -86,53 +85,24 @@ def dann_sgd(model: nn.Module, total_steps: int, lr: float = 0.01, momentum: flo
 
 # --- data: source and target batches together ----------------------------------------------------
 
-class ZippedLoader:
-    """Yields ``(x_source, y_source, x_target)``: each source batch with a batch of unlabelled target x.
-
-    Both loaders restart when they run out, so the two domains can have different sizes. One pass
-    ("epoch") is ``steps_per_epoch`` batches (default: one pass over the source loader); the loaders
-    continue where they stopped, so every example is seen equally often over many epochs.
-    """
-
-    def __init__(self, source: Iterable, target: Iterable, steps_per_epoch: int | None = None) -> None:
-        if steps_per_epoch is None and not hasattr(source, "__len__"):
-            raise ValueError("give steps_per_epoch when the source loader has no length")
-        if steps_per_epoch is not None and steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
-        self.source, self.target = source, target
-        self.steps_per_epoch = steps_per_epoch or len(source)  # type: ignore[arg-type]
-        self._iters: dict[str, Iterator] = {}
-
-    def __len__(self) -> int:
-        return self.steps_per_epoch
-
-    def _next(self, name: str, loader: Iterable) -> Any:
-        """The next batch of one loader, restarting it (a new shuffle) when it is exhausted."""
-        try:
-            return next(self._iters[name])
-        except (KeyError, StopIteration):
-            self._iters[name] = iter(loader)
-            return next(self._iters[name])
-
-    def __iter__(self) -> Iterator[DomainBatch]:
-        for _ in range(self.steps_per_epoch):
-            xs, ys, *_ = self._next("source", self.source)
-            target = self._next("target", self.target)
-            xt = target[0] if isinstance(target, (list, tuple)) else target  # labels, if any, are dropped
-            yield xs, ys, xt
-
-
-def _training_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(x_source, y_source, x_target)``, or a clear error for any other batch."""
-    if not isinstance(batch, (list, tuple)) or len(batch) != 3:
-        raise ValueError("expected a training batch (x_source, y_source, x_target): use ZippedLoader")
-    return batch
+def _training_batch(batch: Any) -> DomainBatch:
+    """``(x_source, y_source, x_target)`` from a ``PairedLoader`` batch ``((x_s, y_s), target)``, or a clear error."""
+    if isinstance(batch, (list, tuple)) and len(batch) == 2 and all(isinstance(b, (list, tuple)) for b in batch):
+        (xs, ys, *_), target = batch
+        xt = target[0] if isinstance(target, (list, tuple)) else target  # target labels, if any, are dropped
+        return xs, ys, xt
+    if isinstance(batch, (list, tuple)) and len(batch) == 3:
+        return batch[0], batch[1], batch[2]
+    raise ValueError("expected a training batch ((x_source, y_source), (x_target,)): "
+                     "use loaders.PairedLoader(source, target, carry_over=True)")
 
 
 # --- the model -----------------------------------------------------------------------------------
 
-class DANN(nn.Module):
-    """A small CNN with a label head and a domain head on the same features (the DANN paper's digit net).
+class DigitCNN(nn.Module):
+    """The small digit CNN every method of lesson 05 trains (the DANN paper's digit network).
+
+    A label head and a domain head sit on the same features; only DANN trains the domain head.
 
     ``forward(x)`` returns class logits (so ``training.evaluate`` / ``predict`` work as for any
     classifier); ``features(x)`` gives the shared representation; ``domain_logits(features, λ)``
@@ -188,7 +158,7 @@ def _check_features(source: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError("need at least two rows per domain to estimate statistics")
 
 
-def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def deep_coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Deep CORAL: ‖C_s − C_t‖²_F / (4 d²), with C the (unbiased) covariance of each feature batch."""
     _check_features(source, target)
     d = source.shape[1]
@@ -233,6 +203,14 @@ class DANNStep:
         self.total_steps, self.gamma, self.lambda_max = total_steps, gamma, lambda_max
         self.steps_done = 0
 
+    def state_dict(self) -> dict[str, int]:
+        """What a resumed run needs (``fit`` saves it in its checkpoints): the steps done so far."""
+        return {"steps_done": self.steps_done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue from a saved ``state_dict``."""
+        self.steps_done = int(state["steps_done"])
+
     def current_lambda(self) -> float:
         """λ for the next training step."""
         return self.lambda_max * dann_lambda(min(self.steps_done, self.total_steps) / self.total_steps, self.gamma)
@@ -254,23 +232,22 @@ class DANNStep:
                                 "domain_accuracy": domain_acc, "lambda": lambda_})
 
 
-class AlignmentStep:
-    """Statistic-matching step: L = L_task + weight · D(f_source, f_target), D = coral_loss or mmd_loss.
+class _AlignmentStep:
+    """Statistic-matching step: L = L_task + weight · D(f_source, f_target), with D the class's ``distance``.
 
-    ``on`` picks the features that are aligned: ``"features"`` (the shared representation) or
+    ``on`` picks the outputs that are aligned: ``"features"`` (the shared representation) or
     ``"logits"`` (the label head's output, as in the Deep CORAL paper).
     """
 
-    LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"coral": coral_loss, "mmd": mmd_loss}
+    name = ""
+    distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-    def __init__(self, loss: str = "coral", weight: float = 1.0, on: str = "logits") -> None:
-        if loss not in self.LOSSES:
-            raise ValueError(f"loss must be one of {sorted(self.LOSSES)}, got {loss!r}")
+    def __init__(self, weight: float = 1.0, on: str = "logits") -> None:
         if on not in ("features", "logits"):
             raise ValueError(f"on must be 'features' or 'logits', got {on!r}")
         if weight < 0:
             raise ValueError(f"weight must be >= 0, got {weight}")
-        self.loss_name, self.loss_fn, self.weight, self.on = loss, self.LOSSES[loss], weight, on
+        self.weight, self.on = weight, on
 
     def __call__(self, model: nn.Module, batch: Any) -> StepOutput:
         xs, ys, xt = _training_batch(batch)
@@ -279,53 +256,20 @@ class AlignmentStep:
         logits = logits_all[:len(xs)]
         aligned = logits_all if self.on == "logits" else features
         task = F.cross_entropy(logits, ys)
-        distance = self.loss_fn(aligned[:len(xs)], aligned[len(xs):])
+        distance = self.distance(aligned[:len(xs)], aligned[len(xs):])
         return StepOutput(task + self.weight * distance, logits, ys,
-                          logs={"task_loss": task.item(), f"{self.loss_name}_loss": distance.item()})
+                          logs={"task_loss": task.item(), self.name: distance.item()})
 
 
-# --- training with per-epoch curves --------------------------------------------------------------
+class DeepCORALStep(_AlignmentStep):
+    """Deep CORAL: L = L_task + weight · ``deep_coral_loss`` of the source and target outputs."""
 
-@dataclass
-class Curves:
-    """Per-epoch rows of one training run: steps, losses, λ, and accuracy on each evaluation set."""
-
-    rows: list[dict[str, float]]
-
-    def column(self, name: str) -> list[float]:
-        """One value per epoch, e.g. ``curves.column("target_accuracy")``."""
-        return [row[name] for row in self.rows if name in row]
-
-    @property
-    def final(self) -> dict[str, float]:
-        """The last epoch's row: the model every method is compared with (no peeking at the target)."""
-        return self.rows[-1]
+    name = "deep_coral_loss"
+    distance = staticmethod(deep_coral_loss)
 
 
-def train_with_curves(model: nn.Module, loader: ZippedLoader, step: Callable[[nn.Module, Any], StepOutput],
-                      total_steps: int, eval_loaders: dict[str, Iterable], *, lr: float = 0.01,
-                      momentum: float = 0.9, weight_decay: float = 0.0, clip_grad_norm: float | None = None,
-                      progress: bool = True, desc: str = "training") -> Curves:
-    """Train for exactly ``total_steps`` steps with SGD and the DANN schedules, one ``fit`` call per epoch.
+class DeepMMDStep(_AlignmentStep):
+    """Deep MMD: L = L_task + weight · ``mmd_loss`` of the source and target outputs."""
 
-    After each epoch the model is scored on every ``eval_loaders`` entry (e.g. source and target test
-    sets) for the curves only: the returned model is the last one, never picked by its target score.
-    """
-    if total_steps % len(loader):
-        raise ValueError(f"total_steps={total_steps} must be a multiple of the loader's {len(loader)} steps per epoch")
-    optimizer, scheduler = dann_sgd(model, total_steps, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    rows = []
-    for epoch in tqdm(range(1, total_steps // len(loader) + 1), desc=desc, disable=not progress, leave=False):
-        history = fit(model, loader, optimizer, scheduler=scheduler, step=step, epochs=1,
-                      clip_grad_norm=clip_grad_norm, restore_best=False, progress=False)
-        row = {"epoch": epoch, "steps": epoch * len(loader), "lr": optimizer.param_groups[0]["lr"]}
-        row.update({k: v for k, v in history.epochs[0].items() if k.startswith("train_")})
-        for name, eval_loader in eval_loaders.items():
-            row[f"{name}_accuracy"] = evaluate(model, eval_loader)["accuracy"]
-        rows.append(row)
-    return Curves(rows)
-
-
-def extract_features(model: nn.Module, loader: Iterable) -> torch.Tensor:
-    """The shared representation ``model.features(x)`` of every batch, in eval mode."""
-    return predict(model.features, loader)
+    name = "mmd_loss"
+    distance = staticmethod(mmd_loss)

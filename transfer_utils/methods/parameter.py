@@ -21,7 +21,6 @@ from transfer_utils.models.small_resnet import SmallResNet
 from transfer_utils.training import Step, StepOutput, supervised_step
 
 
-
 def set_trainable(module: nn.Module, trainable: bool) -> nn.Module:
     """Switch gradients on or off for every parameter of ``module``."""
     for p in module.parameters():
@@ -36,11 +35,6 @@ def freeze_stages(stages: Stages, n_frozen: int) -> list[str]:
     for i, (_, module) in enumerate(stages):
         set_trainable(module, i >= n_frozen)
     return [name for name, _ in stages[:n_frozen]]
-
-
-def trainable_parameters(model: nn.Module) -> int:
-    """How many parameter values the optimizer may change (``requires_grad``)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def unfreezing_plan(n_stages: int, total_steps: int, last_frozen: int = 0) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from transfer_utils.models.parts import Stages
-from transfer_utils.training import batchnorm_in_eval, keep_frozen_batchnorm_in_eval
+from transfer_utils.training import freeze_batchnorm_stats
 
 
 BLOCK_NAMES = ("layer1", "layer2", "layer3", "layer4")
@@ -64,12 +64,6 @@ class SmallResNet(ResNet):
         return [("stem", nn.ModuleList([self.conv1, self.bn1]))] + \
             [(name, getattr(self, name)) for name in BLOCK_NAMES] + [("head", self.fc)]
 
-    def train(self, mode: bool = True) -> "SmallResNet":
-        """Like ``nn.Module.train``, but batch-norm layers whose parameters are frozen stay in eval mode."""
-        super().train(mode)
-        keep_frozen_batchnorm_in_eval(self)
-        return self
-
 
 def new_head(model: SmallResNet, num_classes: int, seed: int) -> nn.Linear:
     """Replace ``model.fc`` by a freshly initialised linear layer for a new task; return the old one."""
@@ -97,23 +91,18 @@ class TransferNet(nn.Module):
     With ``frozen_bn_stats`` the batch-norm layers always normalise with their stored (pretrained)
     statistics, also while training: with a few small batches from a new domain, batch statistics
     are noisy and the running averages would drift away from what the pretrained weights expect.
+    (They are marked with ``training.freeze_batchnorm_stats``; ``training.fit`` / ``train_mode`` honour it.)
     """
 
     def __init__(self, features: nn.Module, num_features: int, num_classes: int, frozen_bn_stats: bool = False):
         super().__init__()
         self.features = features
         self.head = nn.Linear(num_features, num_classes)
-        self.frozen_bn_stats = frozen_bn_stats
+        if frozen_bn_stats:
+            freeze_batchnorm_stats(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-    def train(self, mode: bool = True) -> "TransferNet":
-        """``nn.Module.train``, keeping batch norm in eval mode when ``frozen_bn_stats``."""
-        super().train(mode)
-        if self.frozen_bn_stats:
-            batchnorm_in_eval(self)
-        return self
 
 
 def reinitialised(module: nn.Module, seed: int) -> nn.Module:

@@ -1,18 +1,20 @@
 """The training loop every lesson uses: ``fit`` / ``evaluate`` / ``predict``, checkpoints, modes.
 
-    loop         fit (epochs, validation, early stopping, best weights), evaluate, predict, steps
-    checkpoints  atomic save and safe load of model / optimizer / scheduler states
+    loop         fit (epochs, validation, early stopping, best weights, resuming), evaluate, predict, steps
+    checkpoints  atomic, checksummed save and safe load of model / optimizer / scheduler states
     modes        train / eval modes and batch norm under freezing
 
 Import from the package (``from transfer_utils import training``; ``training.fit(...)``).
 """
 
-from transfer_utils.training.checkpoints import load_checkpoint, save_checkpoint
+from transfer_utils.training.checkpoints import CorruptCheckpointError, load_checkpoint, save_checkpoint
 from transfer_utils.training.loop import (History, Step, StepOutput, evaluate, fit, logits_of, predict, steps_for,
                                           supervised_step, train_steps)
-from transfer_utils.training.modes import (batchnorm_in_eval, keep_frozen_batchnorm_in_eval, model_device, move_to,
-                                           recalibrate_batchnorm)
+from transfer_utils.training.modes import (batchnorm_in_eval, eval_mode, freeze_batchnorm_stats,
+                                           keep_frozen_batchnorm_in_eval, model_device, move_to,
+                                           recalibrate_batchnorm, train_mode)
 
 __all__ = ["fit", "evaluate", "predict", "train_steps", "steps_for", "History", "Step", "StepOutput",
            "supervised_step", "move_to", "logits_of", "model_device", "save_checkpoint", "load_checkpoint",
-           "batchnorm_in_eval", "keep_frozen_batchnorm_in_eval", "recalibrate_batchnorm"]
+           "CorruptCheckpointError", "batchnorm_in_eval", "keep_frozen_batchnorm_in_eval", "freeze_batchnorm_stats",
+           "train_mode", "eval_mode", "recalibrate_batchnorm"]

@@ -133,14 +133,51 @@ def strip_solutions(source: str) -> str:
     return SOLUTION.sub(lambda m: f"{m['indent']}# YOUR CODE HERE\n{m['indent']}raise NotImplementedError\n", source)
 
 
+def stubbed_names(source: str) -> list[str]:
+    """Names of the functions whose body holds a solution block (they become stubs for students)."""
+    names = []
+    for match in SOLUTION.finditer(source):
+        defs = re.findall(r"^[ \t]*def[ \t]+(\w+)\s*\(", source[:match.start()], re.MULTILINE)
+        if defs and defs[-1] not in names:
+            names.append(defs[-1])
+    return names
+
+
+def guard_stub_use(source: str, names: list[str]) -> str:
+    """Wrap a cell that calls a stubbed exercise function so that a stub skips the cell instead of
+    stopping the notebook (the exercise's own check already says "not attempted")."""
+    used = [n for n in names if re.search(rf"\b{re.escape(n)}\b", source)]
+    if not used:
+        return source
+    body = "\n".join(("    " + line) if line.strip() else line for line in source.splitlines())
+    shown = ", ".join(used)
+    return (f"try:  # uses {shown}: runs once your answer is in\n{body}\n"
+            f"except NotImplementedError:\n"
+            f"    print(\"○ skipped: this cell uses {shown}, not attempted yet\")\n")
+
+
 def student_version(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy without solutions or outputs, for handing out."""
+    """A copy without solutions, outputs or widget state, that runs top to bottom as handed out.
+
+    Each exercise's function becomes a stub raising ``NotImplementedError``; its check reports "not
+    attempted", and any later cell that calls the stub is wrapped so that it is skipped with a note.
+    """
     student = nbformat.from_dict(notebook)
+    student.metadata.pop("widgets", None)  # the teacher's progress bars ("360/360 [03:43...]")
+    student.metadata.pop("papermill", None)
+    stubs: list[str] = []
     for cell in student.cells:
-        if cell.cell_type == "code":
-            cell.source = strip_solutions(cell.source)
-            cell.outputs = []
-            cell.execution_count = None
+        if cell.cell_type != "code":
+            continue
+        defined_here = stubbed_names(cell.source)
+        cell.source = strip_solutions(cell.source)
+        if not defined_here:
+            cell.source = guard_stub_use(cell.source, stubs)
+        stubs += [n for n in defined_here if n not in stubs]
+        cell.outputs = []
+        cell.execution_count = None
+        for key in ("papermill", "execution", "widgets"):
+            cell.metadata.pop(key, None)
     return student
 
 

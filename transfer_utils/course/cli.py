@@ -49,11 +49,16 @@ def cmd_assets(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run notebooks with papermill; non-zero exit naming the first failing notebook and cell."""
-    from transfer_utils.course.runner import resolve_notebooks, run_course
+    from transfer_utils.course.runner import RunInterrupted, resolve_notebooks, run_course
 
     notebooks = resolve_notebooks(args.notebooks, notebooks_dir())
     out = Path(args.out) if args.out else runs_dir() / args.profile
-    results = run_course(notebooks, out, profile=args.profile, params=_params(args.p), progress=not args.quiet)
+    try:
+        results = run_course(notebooks, out, profile=args.profile, params=_params(args.p), progress=not args.quiet)
+    except RunInterrupted as stop:
+        print(f"interrupted by {stop}: stopped the running notebook and its kernel; summary: {out / 'summary.md'}",
+              file=sys.stderr)
+        return 128 + stop.signum
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"FAILED {r.notebook}: {r.error}  (executed notebook: {r.output})", file=sys.stderr)
@@ -72,13 +77,17 @@ def cmd_course(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a grid of parameter values; write ``results.csv`` (and a plot with ``--plot``)."""
-    from transfer_utils.course.runner import parse_value, resolve_notebooks, sweep
+    from transfer_utils.course.runner import RunInterrupted, parse_value, resolve_notebooks, sweep
 
     notebook = resolve_notebooks([args.notebook], notebooks_dir())[0]
     values = {name: [parse_value(v) for v in split_values(text)] for name, text in args.p}
     out = Path(args.out)
-    results = sweep(notebook, values, out, profile=args.profile, fixed=_params(args.set), jobs=args.jobs,
-                    progress=not args.quiet)
+    try:
+        results = sweep(notebook, values, out, profile=args.profile, fixed=_params(args.set), jobs=args.jobs,
+                        progress=not args.quiet)
+    except RunInterrupted as stop:
+        print(f"interrupted by {stop}: stopped the running notebooks and their kernels", file=sys.stderr)
+        return 128 + stop.signum
     print(f"results: {out / 'results.csv'}  ({sum(r.status == 'ok' for r in results)}/{len(results)} ok)")
     if args.plot:
         from transfer_utils.core.plots import plot_sweep

@@ -7,48 +7,50 @@ classroom machine can be prepared once and then used offline.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 from transfer_utils.data.assets import FASHION_MNIST_FILES
-from transfer_utils.models.pretrained import hub_cache_folder
+from transfer_utils.models.pretrained import download_hub_model, download_resnet18_weights, hub_revision
 from transfer_utils.core.paths import assets_dir
-from transfer_utils.core.storage import atomic_write_json, sha256_file
+from transfer_utils.core.storage import atomic_write_json, download, sha256_file
 
-FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# The dataset's own repository, over https (the S3 website mirror named in its README is http only).
+FASHION_MNIST_URL = "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"
+# Per file: the MD5 the Fashion-MNIST README publishes for the .gz, and the SHA-256 of the decompressed
+# IDX bytes (computed from Debian's dataset-fashion-mnist, which recompresses the same files). Both
+# are checked before a downloaded file is moved into the asset cache.
+FASHION_MNIST_SUMS = {
+    "train-images-idx3-ubyte.gz": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                                   "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "train-labels-idx1-ubyte.gz": ("25c81989df183df01b3e8a0aad5dffbe",
+                                   "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79",
+                                  "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310",
+                                  "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+}
 DEFAULT_ONLINE = ("bert-base-uncased", "distilbert-base-uncased", "resnet18", "fashion_mnist")
-HUB_FILES = ["*.json", "*.txt", "*.safetensors", "*.model"]  # weights once, no TF / Flax copies
 
 
 def fetch_hub_model(name: str) -> list[Path]:
-    """A Hugging Face model's config, tokenizer and safetensors weights into ``data/assets/hf``."""
-    from huggingface_hub import snapshot_download
-
-    folder = Path(snapshot_download(name, local_dir=hub_cache_folder(name), allow_patterns=HUB_FILES))
+    """A Hugging Face model's files at its pinned commit (``name`` or ``name@commit``) into ``data/assets/hf``."""
+    hub_revision(name)  # fail before any network use when no revision is pinned
+    folder = download_hub_model(name)
     return sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
 
 
 def fetch_resnet18() -> list[Path]:
-    """torchvision's ImageNet ResNet-18 weights, hash-checked by torch's downloader."""
-    import torch
-    from torchvision.models import ResNet18_Weights
-
-    url = ResNet18_Weights.IMAGENET1K_V1.url
-    target = assets_dir() / "torchvision" / os.path.basename(url)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(url, str(target), hash_prefix=target.stem.split("-")[-1])
-    return [target]
+    """torchvision's ImageNet ResNet-18 weights over https, hash-checked before they are kept."""
+    return [download_resnet18_weights()]
 
 
-def fetch_fashion_mnist() -> list[Path]:
-    """The four Fashion-MNIST IDX files from the dataset's official mirror."""
-    import torch
-
+def fetch_fashion_mnist(base_url: str = FASHION_MNIST_URL) -> list[Path]:
+    """The four Fashion-MNIST IDX files over https, each verified against its pinned sums before use."""
     folder = assets_dir() / "fashion-mnist"
-    folder.mkdir(parents=True, exist_ok=True)
     for name in FASHION_MNIST_FILES:
-        torch.hub.download_url_to_file(FASHION_MNIST_URL + name, str(folder / name))
+        md5, content_sha256 = FASHION_MNIST_SUMS[name]
+        download(base_url + name, folder / name, md5=md5, gunzip_sha256=content_sha256)
     return [folder / name for name in FASHION_MNIST_FILES]
 
 

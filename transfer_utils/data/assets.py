@@ -4,7 +4,7 @@ Resolution order for every asset: the local cache (``data/assets``, filled by ``
 installed package or OS path, then a download, only where downloads are allowed. A missing asset
 raises :class:`AssetMissingError` at once, with the command that gets it.
 
-Lessons: 00.
+Lessons: 00, 08.
 """
 
 from __future__ import annotations

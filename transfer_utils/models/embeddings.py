@@ -6,17 +6,19 @@ Lessons: 00, 01, 03, 06, 07.
 
 from __future__ import annotations
 
-import hashlib
-import json
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from transfer_utils.models.pretrained import load_image_backbone, load_text_encoder, resolve_text_model
+from transfer_utils.models.pretrained import (backbone_weights_file, load_image_backbone, load_text_encoder,
+                                              resolve_text_model)
 from transfer_utils.core.paths import cache_dir
-from transfer_utils.core.storage import cached_npy
+from transfer_utils.core.storage import cached_npy, digest
+
+CACHE_VERSION = 2  # bump when the feature code changes in a way the key does not capture
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -26,14 +28,19 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 def _cache_key(texts: Sequence[str], model_name: str, max_length: int, normalize: bool) -> str:
-    """A hash of everything that changes the features: model files, texts and settings."""
+    """A digest of everything that changes the features: the model folder's content, texts and settings."""
     folder = resolve_text_model(model_name)
-    weights = sorted(p.name + str(p.stat().st_size) for p in folder.glob("*.safetensors"))
-    weights += sorted(p.name + str(p.stat().st_size) for p in folder.glob("*.bin"))
-    digest = hashlib.sha256(json.dumps([str(folder.name), weights, max_length, normalize]).encode())
-    for text in texts:
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()[:24]
+    return digest("text_features", CACHE_VERSION, model_files(folder), max_length, normalize, list(texts))
+
+
+MODEL_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")  # weights, config, tokenizer
+
+
+def model_files(folder: Path) -> list[tuple[str, Path]]:
+    """(relative name, path) of the files that decide a model folder's outputs, in a fixed order."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in MODEL_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return [(p.relative_to(folder).as_posix(), p) for p in files]
 
 
 def encode_texts(texts: Sequence[str], model_name: str = "minilm", *, batch_size: int = 64,
@@ -80,11 +87,11 @@ def image_features(images: np.ndarray, backbone: str = "efficientnet_lite0", *, 
     path = cache_dir() / "image_features" / f"{_image_cache_key(images, backbone, size)}.npy"
     return cached_npy(path, lambda: _extract_images(images, backbone, size, batch_size, device, progress), cache)
 
+
+
 def _image_cache_key(images: np.ndarray, backbone: str, size: int) -> str:
-    """A hash of everything that changes the features: pixels, backbone and input size."""
-    digest = hashlib.sha256(f"{backbone}|{size}|{images.shape}|{images.dtype}".encode())
-    digest.update(np.ascontiguousarray(images).tobytes())
-    return digest.hexdigest()[:24]
+    """A digest of everything that changes the features: pixels, the backbone's weight file and input size."""
+    return digest("image_features", CACHE_VERSION, backbone, backbone_weights_file(backbone), size, images)
 
 
 @torch.no_grad()

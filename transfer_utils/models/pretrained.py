@@ -2,7 +2,8 @@
 
 Every loader resolves a *local folder or file first* and passes only local paths to the libraries,
 so nothing here ever reaches the network unless downloads are explicitly allowed, and nothing runs
-remote code.
+remote code. Downloads are pinned: hub models to a commit (``HUB_REVISIONS``), torchvision weights to
+the hash in their file name, checked before the file is used.
 
 Lessons: 00, 01, 06, 07, 08.
 """
@@ -19,8 +20,37 @@ from torch import nn
 
 from transfer_utils.data.assets import AssetMissingError, asset_path, downloads_allowed
 from transfer_utils.core.paths import assets_dir
+from transfer_utils.core.storage import download
 
 MINILM_NAMES = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+# Hub models are downloaded at a fixed commit, never at a moving branch: the snapshot a class prepared
+# is the one a later download gets. Other ids need an explicit revision ("org/name@<commit>").
+HUB_REVISIONS = {
+    "bert-base-uncased": "86b5e0934494bd15c9632b12f734a8a67f723594",
+    "distilbert-base-uncased": "12040accade4e8a0f71eabdb258fecc2e7e948be",
+}
+HUB_FILES = ["*.json", "*.txt", "*.safetensors", "*.model"]  # weights once, no TF / Flax copies
+
+
+def hub_revision(model_name: str) -> tuple[str, str]:
+    """(repo id, pinned commit) for ``name`` or ``name@commit``; a ValueError when no revision is pinned."""
+    name, _, revision = model_name.partition("@")
+    revision = revision or HUB_REVISIONS.get(name, "")
+    if not revision:
+        raise ValueError(f"no pinned revision for hub model {name!r}: give one as {name}@<commit hash> "
+                         f"(pinned ones: {', '.join(HUB_REVISIONS)})")
+    return name, revision
+
+
+def download_hub_model(model_name: str) -> Path:
+    """A hub model's config, tokenizer and safetensors weights at its pinned commit, into the course cache."""
+    from huggingface_hub import snapshot_download
+
+    name, revision = hub_revision(model_name)
+    return Path(snapshot_download(name, revision=revision, local_dir=hub_cache_folder(name),
+                                  allow_patterns=HUB_FILES))
 
 
 def hub_cache_folder(model_name: str) -> Path:
@@ -34,7 +64,7 @@ def resolve_text_model(model_name: str = "minilm") -> Path:
         return asset_path("minilm")
     if Path(model_name).is_dir():
         return Path(model_name)
-    cached = hub_cache_folder(model_name)
+    cached = hub_cache_folder(model_name.partition("@")[0])
     if (cached / "config.json").exists():
         return cached
     from huggingface_hub import snapshot_download
@@ -45,7 +75,7 @@ def resolve_text_model(model_name: str = "minilm") -> Path:
     except LocalEntryNotFoundError:
         pass
     if downloads_allowed():
-        return Path(snapshot_download(model_name, local_dir=cached))
+        return download_hub_model(model_name)
     raise AssetMissingError(
         f"model {model_name!r} is not on this machine (looked in {cached} and the Hugging Face cache). "
         f"On a machine with network run: python -m transfer_utils prefetch {model_name}  "
@@ -151,6 +181,17 @@ def _efficientnet_lite0() -> ImageBackbone:
                          (127.0, 127.0, 127.0), (128.0, 128.0, 128.0), 224, _imagenet_categories())
 
 
+def download_resnet18_weights() -> Path:
+    """torchvision's ImageNet ResNet-18 weights into the course cache, over https, hash-checked before use."""
+    from torchvision.models import ResNet18_Weights
+
+    url = ResNet18_Weights.IMAGENET1K_V1.url
+    filename = os.path.basename(url)
+    # torchvision's file names end in the first hex digits of the file's SHA-256 (resnet18-f37072fd.pth)
+    return download("https:" + url.split(":", 1)[1], assets_dir() / "torchvision" / filename,
+                    sha256=Path(filename).stem.split("-")[-1])
+
+
 def resnet18_weights_file() -> Path:
     """Local file of torchvision's ImageNet ResNet-18 weights (course cache, then torch hub cache)."""
     from torchvision.models import ResNet18_Weights
@@ -160,8 +201,7 @@ def resnet18_weights_file() -> Path:
         if (folder / filename).exists():
             return folder / filename
     if downloads_allowed():
-        ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=True)  # fills the torch hub cache
-        return Path(torch.hub.get_dir()) / "checkpoints" / filename
+        return download_resnet18_weights()
     raise AssetMissingError(
         "torchvision's ImageNet ResNet-18 weights are not on this machine. On a machine with network run: "
         "python -m transfer_utils prefetch resnet18  (or use backbone='efficientnet_lite0', which installs offline)")
@@ -177,6 +217,14 @@ def _resnet18() -> ImageBackbone:
     mean = tuple(255 * m for m in (0.485, 0.456, 0.406))
     std = tuple(255 * s for s in (0.229, 0.224, 0.225))
     return ImageBackbone("resnet18", net.eval(), body.eval(), 512, mean, std, 224, _imagenet_categories())
+
+
+def backbone_weights_file(name: str) -> Path:
+    """The local weights file of an image backbone (what its features depend on)."""
+    files = {"efficientnet_lite0": lambda: asset_path("efficientnet_lite0"), "resnet18": resnet18_weights_file}
+    if name not in files:
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(files)}")
+    return files[name]()
 
 
 def load_image_backbone(name: str = "efficientnet_lite0") -> ImageBackbone:
@@ -195,3 +243,21 @@ def random_init_classifier(model_name: str = "minilm", num_labels: int = 2, seed
     torch.manual_seed(seed)
     return AutoModelForSequenceClassification.from_config(config)
 
+
+def check_text_model(name: str, value: object) -> str:
+    """A lesson parameter naming a text model: valid (``runtime.check_model_name``) and on this machine.
+
+    Only local files are looked at unless downloads are allowed (``COURSE_ALLOW_DOWNLOAD=1``); a model that
+    is missing stops the lesson at its check cell with one line that says how to get it.
+    """
+    from transfer_utils.core.runtime import ParameterError, check_model_name
+
+    value = check_model_name(name, value)
+    if not downloads_allowed():
+        try:
+            resolve_text_model(value)
+        except AssetMissingError:
+            raise ParameterError(f"parameter '{name}' = {value!r} is not on this machine (prefetch it with "
+                                 f"'python -m transfer_utils prefetch {value}' or set COURSE_ALLOW_DOWNLOAD=1); "
+                                 "the offline default is 'minilm'") from None
+    return value

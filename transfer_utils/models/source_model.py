@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,12 @@ from torch import nn
 
 from transfer_utils.data import datasets
 from transfer_utils.core.paths import cache_dir
-from transfer_utils.core.storage import atomic_torch_save, safe_torch_load
+from transfer_utils.core.storage import atomic_torch_save, digest, safe_torch_load
 from transfer_utils.training import evaluate, fit
 from transfer_utils.models.small_resnet import SmallResNet
 from transfer_utils.data.image_tensors import grey_tensor, image_loader
 
-CACHE_VERSION = 1  # bump when the training code changes in a way the settings do not capture
+CACHE_VERSION = 2  # bump when the training code changes in a way the settings do not capture
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
 
@@ -85,11 +84,8 @@ def source_training_data(config: SourceConfig) -> datasets.Part:
 
 
 def cache_key(config: SourceConfig, data: datasets.Part) -> str:
-    """A hash of the settings, the training images and labels, and the cache version."""
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, dataclasses.asdict(config)], sort_keys=True).encode())
-    digest.update(np.ascontiguousarray(data.x).tobytes())
-    digest.update(np.ascontiguousarray(data.y).tobytes())
-    return digest.hexdigest()[:20]
+    """A digest of the settings, the training images and labels, and the cache version."""
+    return digest("source_model", CACHE_VERSION, config, np.asarray(data.x), np.asarray(data.y), length=20)
 
 
 def state_hash(state: dict[str, torch.Tensor]) -> str:

@@ -94,3 +94,104 @@ def test_lesson_saves_metrics_in_the_contract(tmp_path):
     record = load_metrics(tmp_path / "m.json")
     assert record["notebook"] == "xx" and record["seed"] == 2 and record["profile"] == "smoke"
     assert record["metrics"]["accuracy"] == 0.5 and record["seconds"] >= 0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), np.float32("nan"), 10**400])
+def test_check_float_rejects_nan_and_infinity_in_one_line(value):
+    with pytest.raises(ParameterError, match=r"^parameter 'lr' = .* must be a finite number$"):
+        check_float("lr", value, low=0, high=1)
+
+
+def test_check_float_message_for_nan_is_the_documented_one():
+    with pytest.raises(ParameterError) as err:
+        check_float("lr", float("nan"))
+    assert str(err.value) == "parameter 'lr' = nan must be a finite number"
+    assert err.value._render_traceback_() == ["ParameterError: parameter 'lr' = nan must be a finite number"]
+
+
+def test_check_int_has_default_bounds_and_start_lesson_limits_the_seed(tmp_path):
+    with pytest.raises(ParameterError, match="'n'.*out of range"):
+        check_int("n", 2**64)
+    assert check_int("n", 2**63 - 1) == 2**63 - 1
+    for seed in (2**32, -1):
+        with pytest.raises(ParameterError, match=r"^parameter 'seed' = .* out of range; allowed: 0 to 4294967295$"):
+            runtime.start_lesson("xx", seed=seed, device="cpu", metrics_path=tmp_path / "m.json")
+    assert runtime.start_lesson("xx", seed=2**32 - 1, device="cpu", metrics_path=tmp_path / "m.json").seed == 2**32 - 1
+
+
+def test_check_seed_leaves_room_for_derived_seeds():
+    assert runtime.check_seed(2**32 - 3, 3) == 2**32 - 3
+    with pytest.raises(ParameterError, match="seed \\+ 2"):
+        runtime.check_seed(2**32 - 2, 3)
+
+
+def test_start_lesson_checks_device_profile_and_metrics_path(tmp_path):
+    with pytest.raises(ParameterError, match="'device' = 'tpu'.*'auto', 'cpu', 'cuda', 'mps'"):
+        runtime.start_lesson("xx", seed=0, device="tpu")
+    with pytest.raises(ParameterError, match="'profile' = 1 .*'smoke', 'default', 'full'"):
+        runtime.start_lesson("xx", seed=0, device="cpu", profile=1)
+    with pytest.raises(ParameterError, match="'device' = True"):
+        runtime.start_lesson("xx", seed=0, device=True)
+    with pytest.raises(ParameterError, match="'metrics_path'.*folder"):
+        runtime.start_lesson("xx", seed=0, device="cpu", metrics_path=str(tmp_path))
+    with pytest.raises(ParameterError, match="'metrics_path'.*string"):
+        runtime.start_lesson("xx", seed=0, device="cpu", metrics_path=3)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ParameterError, match="'metrics_path'.*is a file"):
+        runtime.check_metrics_path(str(tmp_path / "file" / "m.json"))
+
+
+def test_check_str():
+    assert runtime.check_str("backbone", "resnet18", ("resnet18",)) == "resnet18"
+    assert runtime.check_str("note", "", nonempty=False) == ""
+    for value, problem in [("", "non-empty"), ("  ", "non-empty"), (3, "string"), ("vgg", "use one of")]:
+        with pytest.raises(ParameterError, match=f"'backbone'.*{problem}"):
+            runtime.check_str("backbone", value, ("resnet18",))
+
+
+def test_check_model_name(tmp_path):
+    for good in ("minilm", "all-MiniLM-L6-v2", "bert-base-uncased", "google-bert/bert-base-uncased"):
+        assert runtime.check_model_name("model_name", good) == good
+    (tmp_path / "config.json").write_text("{}")
+    assert runtime.check_model_name("model_name", str(tmp_path)) == str(tmp_path)
+    for bad, problem in [("", "must not be empty"), ("  ", "must not be empty"), (None, "must be a string"),
+                         ("./no/such", "no such folder"), ("/no/such/model", "no such folder"),
+                         ("a/b/c", "no such folder"), ("bert base", "not a valid model name"),
+                         ("org//x", "no such folder"), ("-x", "not a valid"), ("a--b", "not a valid")]:
+        with pytest.raises(ParameterError, match=f"^parameter 'model_name' = .*{problem}.*'minilm'") as err:
+            runtime.check_model_name("model_name", bad)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ParameterError, match="without a config.json"):
+        runtime.check_model_name("model_name", str(tmp_path.parent))
+
+
+def test_check_text_model_looks_only_locally(monkeypatch):
+    from transfer_utils.models.pretrained import check_text_model
+
+    monkeypatch.delenv("COURSE_ALLOW_DOWNLOAD", raising=False)
+    assert check_text_model("model_name", "minilm") == "minilm"
+    with pytest.raises(ParameterError, match="'model_name' = 'no-such-org/no-such-model' is not on this machine"):
+        check_text_model("model_name", "no-such-org/no-such-model")
+
+
+def test_check_lists_reject_nan_repeats_and_bad_items():
+    assert check_int_list("sizes", [64, 256], low=2, high=8965, unique=True) == [64, 256]
+    with pytest.raises(ParameterError, match="'sizes'.*repeat"):
+        check_int_list("sizes", [64, 64], unique=True)
+    with pytest.raises(ParameterError, match=r"'sizes\[1\]'.*out of range"):
+        check_int_list("sizes", [64, 10**6], high=8965)
+    assert runtime.check_float_list("rates", [0.1, 1]) == [0.1, 1.0]
+    with pytest.raises(ParameterError, match=r"'rates\[1\]' = nan must be a finite number"):
+        runtime.check_float_list("rates", [0.1, float("nan")])
+    with pytest.raises(ParameterError, match="'rates'.*repeat"):
+        runtime.check_float_list("rates", [0.1, 0.1], unique=True)
+    with pytest.raises(ParameterError, match="'rates'.*non-empty list"):
+        runtime.check_float_list("rates", [])
+
+
+def test_check_choice_does_not_confuse_types():
+    with pytest.raises(ParameterError):
+        check_choice("flag", 1, (True, False))
+    with pytest.raises(ParameterError):
+        check_choice("flag", [1], ("a",))  # an unhashable value is simply not a choice
+    assert check_choice("n", np.int64(2), (1, 2)) == 2

@@ -5,8 +5,10 @@ Lessons: 00, 01, 02, 03, 04, 05, 06, 07, 08.
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,36 +32,159 @@ class ParameterError(ValueError):
         return [f"ParameterError: {self}"]
 
 
+INT_LIMIT = 2**63 - 1  # a check_int without bounds still rejects integers no array or tensor can hold
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes 0 .. 2**32 - 1
+OFFLINE_MODEL_NAMES = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+# a Hugging Face hub id: "name" or "org/name", letters, digits, '-', '_', '.' (no '--' or '..'), at most 96 characters
+_HUB_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:/[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)?$")
+
+
+def _fail(name: str, value: Any, problem: str) -> ParameterError:
+    """The one-line error every check raises: ``parameter 'lr' = nan must be a finite number``."""
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return ParameterError(f"parameter '{name}' = {shown} {problem}".replace("\n", " "))
+
+
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """Stop with a one-line message unless ``value`` is one of ``choices``."""
     choices = tuple(choices)
-    if value not in choices:
+    try:
+        # a bool is no stand-in for 0/1, nor a number for a string: compare like with like
+        ok = any(value == c and isinstance(value, bool) == isinstance(c, bool)
+                 and isinstance(value, str) == isinstance(c, str) for c in choices)
+    except Exception:  # an exotic value whose comparison fails is not one of the choices
+        ok = False
+    if not ok:
         allowed = ", ".join(repr(c) for c in choices)
-        raise ParameterError(f"parameter '{name}' = {value!r} is not allowed; use one of: {allowed}")
+        raise _fail(name, value, f"is not allowed; use one of: {allowed}")
     return value
 
 
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
-    """Stop with a one-line message unless ``value`` is an int within [low, high]."""
+    """Stop with a one-line message unless ``value`` is an int within [low, high].
+
+    Without bounds the value must still fit a 64-bit integer (what numpy and torch can hold).
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParameterError(f"parameter '{name}' = {value!r} must be an integer")
-    _check_range(name, value, low, high)
+        raise _fail(name, value, "must be an integer")
+    low = -INT_LIMIT if low is None else low
+    high = INT_LIMIT if high is None else high
+    _check_range(name, int(value), low, high)
     return int(value)
 
 
 def check_float(name: str, value: Any, low: float | None = None, high: float | None = None) -> float:
-    """Stop with a one-line message unless ``value`` is a number within [low, high]."""
+    """Stop with a one-line message unless ``value`` is a finite number within [low, high] (never NaN or ±inf)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ParameterError(f"parameter '{name}' = {value!r} must be a number")
-    _check_range(name, value, low, high)
-    return float(value)
+        raise _fail(name, value, "must be a number")
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise _fail(name, value, "must be a finite number")
+    _check_range(name, number, low, high)
+    return number
 
 
-def check_int_list(name: str, value: Any, low: int | None = None) -> list[int]:
-    """Stop with a one-line message unless ``value`` is a non-empty list of ints (each >= low)."""
+def check_str(name: str, value: Any, choices: Iterable[str] | None = None, nonempty: bool = True) -> str:
+    """Stop with a one-line message unless ``value`` is a string (non-blank when ``nonempty``; one of ``choices``)."""
+    if not isinstance(value, str):
+        raise _fail(name, value, "must be a string")
+    if nonempty and not value.strip():
+        raise _fail(name, value, "must be a non-empty string")
+    if choices is not None:
+        check_choice(name, value, choices)
+    return value
+
+
+def check_model_name(name: str, value: Any) -> str:
+    """Stop with a one-line message unless ``value`` names a text model the course can load.
+
+    Accepted: the offline names (``"minilm"``, ``"all-MiniLM-L6-v2"``, ...), a hub id such as
+    ``"bert-base-uncased"`` or ``"org/name"``, or the path of an existing model folder. Rejected: empty or
+    blank strings, strings with spaces or odd characters, and paths (``/…``, ``./…``, ``~…``, ``a/b/c``)
+    that do not exist. Whether the model is on this machine is ``models.pretrained.check_text_model``'s job.
+    """
+    accepted = ("accepted: " + ", ".join(repr(n) for n in OFFLINE_MODEL_NAMES)
+                + ", a hub id such as 'bert-base-uncased', or an existing model folder")
+    if not isinstance(value, str):
+        raise _fail(name, value, f"must be a string; {accepted}")
+    if not value.strip():
+        raise _fail(name, value, f"must not be empty; {accepted}")
+    if value in OFFLINE_MODEL_NAMES:
+        return value
+    looks_like_path = (value.startswith(("/", ".", "~", "\\")) or "\\" in value or value.count("/") > 1
+                       or os.path.isabs(value))
+    if looks_like_path or Path(value).is_dir():
+        folder = Path(value).expanduser()
+        if not folder.is_dir():
+            raise _fail(name, value, f"looks like a path but no such folder exists; {accepted}")
+        if not (folder / "config.json").is_file():
+            raise _fail(name, value, f"is a folder without a config.json, not a model; {accepted}")
+        return str(folder)
+    if len(value) > 96 or not _HUB_ID.match(value) or "--" in value or ".." in value:
+        raise _fail(name, value, f"is not a valid model name; {accepted}")
+    return value
+
+
+def check_int_list(name: str, value: Any, low: int | None = None, high: int | None = None, *,
+                   unique: bool = False) -> list[int]:
+    """Stop with a one-line message unless ``value`` is a non-empty list of ints in [low, high].
+
+    ``unique=True`` also rejects repeated values (where a repeat would mean nothing, e.g. grid sizes).
+    """
     if not isinstance(value, (list, tuple)) or not value:
-        raise ParameterError(f"parameter '{name}' = {value!r} must be a non-empty list of integers, e.g. [16, 64]")
-    return [check_int(f"{name}[{i}]", v, low) for i, v in enumerate(value)]
+        raise _fail(name, value, "must be a non-empty list of integers, e.g. [16, 64]")
+    values = [check_int(f"{name}[{i}]", v, low, high) for i, v in enumerate(value)]
+    if unique and len(set(values)) != len(values):
+        raise _fail(name, value, "must not repeat a value")
+    return values
+
+
+def check_float_list(name: str, value: Any, low: float | None = None, high: float | None = None, *,
+                     unique: bool = False) -> list[float]:
+    """Stop with a one-line message unless ``value`` is a non-empty list of finite numbers in [low, high]."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _fail(name, value, "must be a non-empty list of numbers, e.g. [0.1, 1.0]")
+    values = [check_float(f"{name}[{i}]", v, low, high) for i, v in enumerate(value)]
+    if unique and len(set(values)) != len(values):
+        raise _fail(name, value, "must not repeat a value")
+    return values
+
+
+def check_seed(seed: Any, count: int = 1, name: str = "seed") -> int:
+    """Stop unless ``seed`` .. ``seed + count - 1`` (the seeds a lesson derives from it) are all valid seeds."""
+    high = MAX_SEED - (count - 1)
+    value = check_int(name, seed)
+    if not 0 <= value <= high:
+        extra = f" (the lesson also uses seeds up to {name} + {count - 1})" if count > 1 else ""
+        raise _fail(name, seed, f"is out of range; allowed: 0 to {high}{extra}")
+    return value
+
+
+def check_metrics_path(value: Any, name: str = "metrics_path") -> str:
+    """Stop unless ``value`` is "" (the default place) or a file path the metrics JSON can be written to."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise _fail(name, value, "must be a string: a file path, or \"\" for the default place")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise _fail(name, value, "must be a string: a file path, or \"\" for the default place")
+    if text == "":
+        return text
+    if not text.strip() or text != text.strip():
+        raise _fail(name, value, "must be a file path without surrounding blanks, or \"\" for the default place")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise _fail(name, value, "is a folder; give a file path such as runs/NN_name.metrics.json")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise _fail(name, value, f"cannot be created: {parent} is a file, not a folder")
+            break
+    return text
 
 
 def _check_range(name: str, value: Any, low: Any, high: Any) -> None:
@@ -67,7 +192,7 @@ def _check_range(name: str, value: Any, low: Any, high: Any) -> None:
     if (low is not None and value < low) or (high is not None and value > high):
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        raise ParameterError(f"parameter '{name}' = {value!r} is out of range; allowed: {lo} to {hi}")
+        raise _fail(name, value, f"is out of range; allowed: {lo} to {hi}")
 
 
 def seed_everything(seed: int) -> None:
@@ -155,8 +280,10 @@ def start_lesson(name: str, *, seed: int, device: str = "auto", profile: str = "
                  metrics_path: str | os.PathLike = "", threads: int | None = None,
                  deterministic: bool = True) -> Lesson:
     """Check the common parameters, seed everything, pick device and threads, and return a Lesson."""
-    check_int("seed", seed, 0)
+    check_seed(seed)  # 0 .. 2**32 - 1: what numpy accepts
     check_choice("profile", profile, PROFILES)
+    check_choice("device", device, DEVICES)
+    check_metrics_path(metrics_path)
     torch_device = pick_device(device)
     n_threads = set_threads(threads)
     if deterministic:

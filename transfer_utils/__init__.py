@@ -1,38 +1,54 @@
 """transfer_utils: the small shared package behind the transfer-learning course notebooks.
 
-Modules, each with one job:
-    paths      where data, caches and run outputs live
-    runtime    seeds, device, threads, profiles, parameter checks, the Lesson object
-    storage    atomic writes and safe loads
-    assets     the registry of every model and dataset, and how each is found offline
-    datasets   real datasets as arrays / lists with fixed train, validation and test splits
-    models     pretrained text encoders and ImageNet backbones, loaded from local files
-    text       frozen sentence features (mean pooling) with a cache
-    training   fit / evaluate / predict, early stopping, checkpoints
-    results    the metrics-file contract
-    plots      small labelled figures
-    exercises  instant checks for the exercises
+The package is built in floors. A module imports only from its own floor or the floors below it
+(``tests/test_architecture.py`` checks this and that there are no import cycles; run
+``python -m transfer_utils.course.imports`` to print the graph). To read how a method works, open
+``methods/``; you never need ``course/``, which only runs and authors the notebooks.
 
-Lesson building blocks:
-    learning_curves      accuracy against the number of labels, per method, over seeds (01)
-    covariate_shift      biased selections of real rows for instance weighting (02)
-    image_features       frozen ImageNet features of small images, cached (03, 08)
-    methods.instance     importance weights (domain classifier, KMM, KLIEP), TrAdaBoost, prior shift (02)
-    methods.feature      CORAL, subspace alignment, TCA, MMD (03)
-    methods.deep         gradient reversal, DANN, Deep CORAL / MMD losses (05)
-    digit_shifts         MNIST → scikit-learn digits and MNIST → photo-blended MNIST (05)
-    freezing             what may change, how fast and how far: freezing, layer-wise rates, L2-SP (04)
-    vision               a narrow ResNet, image tensors with augmentation, shared encoders (04, 08)
-    source_model         a ResNet pretrained on source classes of Fashion-MNIST, cached (04, 08)
-    attention            attention by hand, checked against BERT (06)
-    text_classification  the fine-tuning pipeline for a pretrained text encoder (01, 07)
+Floor 0, ``core/`` — the basics every lesson uses
+    paths       where data, caches and run outputs live
+    runtime     seeds, device, threads, profiles, parameter checks, the Lesson object
+    storage     atomic writes, safe loads, content digests for cache keys
+    results     the metrics-file contract
+    evidence    claims rendered from the run: seed spreads, paired comparisons, constant baselines
+    plots       small labelled figures
+    exercises   instant checks for the exercises
 
-Running and authoring:
-    runner     papermill execution of notebooks, course runs and sweeps
-    course     the lesson map and measured times
-    nbtools    build notebooks from their sources, lint, student versions
-    asset_checks, prefetch   checking and downloading the assets
-    cli        ``python -m transfer_utils ...``
+Floor 1, ``data/`` — what the lessons learn from
+    assets           the registry of every model and dataset, and how each is found offline
+    datasets         real datasets with fixed train / validation / test splits
+    covariate_shift  biased selections of real rows (02)
+    digit_shifts     MNIST → scikit-learn digits, MNIST → photo-blended MNIST (03, 05)
+    loaders          seeded DataLoaders; PairedLoader walks two loaders side by side (04, 05)
+    image_tensors    uint8 images → tensors, augmentation, square photos (04, 05, 08)
+
+Floor 2, ``training/`` — one loop for every model
+    loop         fit / evaluate / predict, early stopping, best weights
+    checkpoints  atomic, SHA-256-verified checkpoints (latest and best) to resume from
+    modes        device, train_mode / eval_mode, batch norm statistics under freezing
+
+Floor 3, ``models/`` — pretrained and small networks
+    pretrained     BERT-family text encoders and ImageNet backbones from local files
+    embeddings     frozen text and image features, cached by content
+    parts          a network's stages and parameter count
+    small_resnet   a narrow torchvision ResNet for 28×28 images, new heads (04, 08)
+    source_model   that ResNet pretrained on source classes of Fashion-MNIST, cached (04, 08)
+
+Floor 4, ``methods/`` — transfer methods by type (as skada and ADAPT sort them)
+    instance    importance weights (domain classifier, KMM, KLIEP), TrAdaBoost, prior shift (02, 03)
+    feature     CORAL, subspace alignment, TCA, the MMD distance (02, 03)
+    parameter   freezing, gradual unfreezing, layer-wise rates, L2-SP, parameter sharing (04, 08)
+    deep        gradient reversal, the DANN step, Deep CORAL / MMD steps, the two-headed DigitCNN (05)
+
+Floor 5 — tools for single lessons
+    attention        attention by hand, checked against BERT (06)
+    fine_tuning      the fine-tuning pipeline for a pretrained text encoder (01, 07)
+    learning_curves  accuracy against the number of labels, per method, over seeds (01)
+    vision           feature maps and Grad-CAM (08)
+
+Floor 6, ``course/`` — machinery (runs and authors the course; no lesson needs to read it)
+    runner, cli, authoring (build / lint / student versions), catalog (lesson map and times),
+    imports (this floor plan, checked), asset_checks, prefetch
 """
 
 __version__ = "0.1.0"

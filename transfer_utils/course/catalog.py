@@ -13,6 +13,7 @@ from pathlib import Path
 
 from transfer_utils.core.paths import REPO_ROOT, notebooks_dir
 from transfer_utils.core.storage import atomic_write_text
+from transfer_utils.course import imports
 
 TIMES_CSV = REPO_ROOT / "bench" / "results" / "lesson_times.csv"
 MAP_START, MAP_END = "<!-- lesson-map:start -->", "<!-- lesson-map:end -->"
@@ -54,8 +55,24 @@ def measured_minutes(path: Path = TIMES_CSV) -> dict[tuple[str, str], float]:
         return {(r["notebook"], r["profile"]): float(r["seconds"]) / 60 for r in csv.DictReader(handle)}
 
 
+def code_and_tests(stem: str) -> str:
+    """Markdown links to the package modules a lesson imports (the basics of ``core`` left out) and their tests."""
+    modules = [m for m in imports.lesson_imports().get(stem[:2], []) if not m.startswith("transfer_utils.core")]
+    cells = []
+    for module in modules:
+        path = imports.module_path(module).relative_to(REPO_ROOT).as_posix()
+        label = module.removeprefix("transfer_utils.")
+        found = imports.tests_of(module)
+        leaf = module.rsplit(".", 1)[-1]
+        named = [t for t in found if t.stem.endswith(leaf)]  # test_<leaf>.py, test_<package>_<leaf>.py
+        tests = ", ".join(f"[{t.stem.removeprefix('test_')}]({t.relative_to(REPO_ROOT).as_posix()})"
+                          for t in (named or found))
+        cells.append(f"[{label}]({path})" + (f" (tests: {tests})" if tests else ""))
+    return "<br>".join(cells) or "–"
+
+
 def lesson_rows() -> list[dict[str, str]]:
-    """The lesson map: every curriculum row with its status and measured minutes per profile."""
+    """The lesson map: every curriculum row with its status, code, tests and measured minutes per profile."""
     minutes = measured_minutes()
     rows = []
     for info in CURRICULUM:
@@ -64,6 +81,7 @@ def lesson_rows() -> list[dict[str, str]]:
                 for p in ("smoke", "default")}
         link = f"[{info.stem}](notebooks/{info.stem}.ipynb)" if landed else f"{info.stem} (planned)"
         rows.append({"lesson": link, "title": info.title, "teaches": info.teaches,
+                     "code (and tests)": code_and_tests(info.stem) if landed else "–",
                      "smoke min": cell["smoke"], "default min": cell["default"]})
     return rows
 

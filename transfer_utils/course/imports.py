@@ -125,6 +125,11 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(groups)
 
 
+def module_path(module: str) -> Path:
+    """The source file of a package module."""
+    return _modules()[module]
+
+
 def teaching_modules() -> list[str]:
     """Modules below the machinery floor that hold code (not just a package docstring)."""
     machinery = len(FLOORS) - 1
@@ -143,17 +148,31 @@ def lessons_named(doc: str) -> list[str]:
     return re.findall(r"\b[0-9][0-9]\b", line)
 
 
+def file_imports(path: Path) -> list[str]:
+    """The package modules a Python file (a lesson source, a test) imports."""
+    known = _modules()
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("transfer_utils"):
+            modules.update(_resolve(f"{node.module}.{a.name}", known) or node.module for a in node.names)
+    return sorted(m for m in modules if m in known)
+
+
 def lesson_imports(src_dir: Path | None = None) -> dict[str, list[str]]:
     """Lesson number → the package modules its ``py:percent`` source imports."""
-    known = _modules()
     src_dir = src_dir or PACKAGE_DIR.parent / "notebooks" / "src"
-    found: dict[str, list[str]] = {}
-    for path in sorted(src_dir.glob("[0-9][0-9]_*.py")):
-        modules = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("transfer_utils"):
-                modules.update(_resolve(f"{node.module}.{a.name}", known) or node.module for a in node.names)
-        found[path.name[:2]] = sorted(m for m in modules if m in known)
+    return {path.name[:2]: file_imports(path) for path in sorted(src_dir.glob("[0-9][0-9]_*.py"))}
+
+
+def tests_of(module: str) -> list[Path]:
+    """The test files that import ``module`` (or the package that re-exports it)."""
+    graph = import_graph()
+    found = []
+    for path in sorted((PACKAGE_DIR.parent / "tests").glob("test_*.py")):
+        modules = set(file_imports(path))
+        modules.update(d for m in list(modules) if module_path(m).name == "__init__.py" for d in graph[m])
+        if module in modules:
+            found.append(path)
     return found
 
 

@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
+from types import ModuleType
+from typing import Mapping
 
 import pytest
+
+
+def require(module: str, environ: Mapping[str, str] | None = None) -> ModuleType:
+    """Import an optional test dependency: skip the calling test without it, but fail under CI.
+
+    CI installs every test dependency (``pip install -e ".[test]"``), so there a missing one is a broken
+    set-up, not a reason to skip: with the ``CI`` environment variable set (to anything but ``""``,
+    ``0`` or ``false``) the test fails instead of passing silently as "skipped".
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        message = f"test dependency {module!r} is not installed ({error}); pip install -e '.[test]'"
+        if environ.get("CI", "").strip().lower() not in ("", "0", "false"):
+            pytest.fail(f"{message} (CI is set: a missing test dependency is an error)", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def skada() -> ModuleType:
+    """The skada package, for tests that compare our methods with its: see :func:`require`."""
+    return require("skada")
 
 TINY_NOTEBOOK = '''# %%
 import os

@@ -49,6 +49,8 @@ def test_split_is_fixed_stratified_and_disjoint():
     first = datasets.split_fixed(x, y, "toy", ["a", "b"])
     second = datasets.split_fixed(x, y, "toy", ["a", "b"])
     assert np.array_equal(first.test.x, second.test.x)
+    # ... because of the seed: another split_seed gives another test set (so the line above can fail).
+    assert not np.array_equal(first.test.x, datasets.split_fixed(x, y, "toy", ["a", "b"], split_seed=1).test.x)
     parts = [set(first.train.x), set(first.val.x), set(first.test.x)]
     assert sum(map(len, parts)) == 1000 and len(set.union(*parts)) == 1000
     assert len(first.test) == 200 and abs(len(first.train) - 700) <= 1  # 70 / 10 / 20, up to rounding
@@ -60,6 +62,7 @@ def test_sampling_helpers():
     few = datasets.sample_per_class(part, 4, seed=0)
     assert np.bincount(few.y).tolist() == [4, 4, 4]
     assert datasets.sample_per_class(part, 4, seed=0).x == few.x
+    assert datasets.sample_per_class(part, 4, seed=1).x != few.x  # the seed decides the sample
     with pytest.raises(ValueError, match="fewer than k=11"):
         datasets.sample_per_class(part, 11, seed=0)
     some = datasets.sample_n(part, 6, seed=1)

@@ -4,6 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from transfer_utils.course import catalog
@@ -62,3 +63,19 @@ def test_lesson_times_cover_every_landed_lesson():
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         for profile in ("smoke", "default"):
             assert (path.stem, profile) in minutes, f"measure {path.stem} ({profile}): python bench/lesson_times.py"
+
+
+def test_a_missing_test_dependency_skips_locally_but_fails_under_ci():
+    from conftest import require
+
+    absent = "transfer_course_no_such_package"  # stands in for an uninstalled skada
+    with pytest.raises(pytest.skip.Exception, match="pip install"):
+        require(absent, environ={})
+    for unset in ({"CI": ""}, {"CI": "0"}, {"CI": "false"}):
+        with pytest.raises(pytest.skip.Exception):
+            require(absent, environ=unset)
+    for ci in ({"CI": "1"}, {"CI": "true"}):
+        with pytest.raises(pytest.fail.Exception, match="CI is set"):
+            require(absent, environ=ci)
+    assert require("json", environ={"CI": "1"}).__name__ == "json"  # a present module is just returned
+    assert 'CI="${CI:-1}"' in (ROOT / ".ci" / "run").read_text()  # the CI entry point sets it

@@ -69,11 +69,6 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return attention_mask.bool()[:, None, None, :]
 
 
-def additive_mask(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A boolean mask as the float mask BERT adds to its scores: 0 where allowed, the lowest float elsewhere."""
-    return torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask.bool(), torch.finfo(dtype).min)
-
-
 def softmax_entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Entropy (in nats) of each probability distribution along ``dim``; 0·log 0 counts as 0."""
     return -(probs * probs.clamp_min(1e-30).log()).sum(dim=dim)

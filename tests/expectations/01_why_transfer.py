@@ -4,6 +4,11 @@ METHODS = {"from scratch (random init)", "TF-IDF + logistic regression",
            "frozen encoder + logistic regression", "fine-tuning"}
 
 
+def _mean(values: list[float]) -> float:
+    assert values, "no rows for this method and size"
+    return sum(values) / len(values)
+
+
 def check(m: dict) -> None:
     curve = m["curve"]
     assert {r["method"] for r in curve} == METHODS
@@ -15,7 +20,12 @@ def check(m: dict) -> None:
     for method in ("from scratch (random init)", "fine-tuning"):  # smoke trains the networks on small sets only
         rows = [r for r in curve if r["method"] == method]
         assert {16, 64} <= {r["n"] for r in rows} and len(rows) >= 2
-    assert all(0.0 <= r["accuracy"] <= 1.0 for r in curve)
+    mean = lambda method, n: _mean([r["accuracy"] for r in curve if r["method"] == method and r["n"] == n])  # noqa: E731
+    # frozen features beat the majority-class baseline at every size, even 16 labels
+    for n in sizes:
+        assert mean("frozen encoder + logistic regression", n) > m["majority_accuracy"] + 0.02, n
+    # more labels help the bag-of-words baseline (the curve is a curve, not noise)
+    assert mean("TF-IDF + logistic regression", sizes[-1]) > mean("TF-IDF + logistic regression", sizes[0]) + 0.03
     # transfer beats both no-transfer baselines with few labels
     assert m["gain_at_64"] > 0 and m["gain_at_256"] > 0
     # a random-init transformer stays near the majority class

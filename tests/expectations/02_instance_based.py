@@ -9,8 +9,10 @@ def check(m: dict) -> None:
     assert abs(m["svm_true_weights"] - m["svm_unweighted"]) < 0.03  # ... and barely moves a flexible one
     assert m["toy_linear_weighted"] > m["toy_linear_unweighted"] + 0.3
     assert abs(m["toy_quadratic_weighted"] - m["toy_quadratic_unweighted"]) < 0.05
-    assert 0 < m["ess_kmm"] < 1
+    # weighting costs data (well under half the source), but KMM's bound B keeps it from collapsing
+    assert 0.02 < m["ess_kmm"] < 0.5
     assert m["target_acc_tradaboost"] > m["target_acc_labelled_target_only"] + 0.05
-    for key in ("target_acc_unweighted", "target_acc_classifier", "target_acc_kmm", "target_acc_kliep",
-                "target_acc_tradaboost"):
-        assert 0.1 < m[key] <= 1.0
+    # every estimated weighting helps or at worst ties unweighted training, and none beats the model
+    # trained on the target's own labels (the ceiling; up to fold noise)
+    for key in ("target_acc_classifier", "target_acc_kmm", "target_acc_kliep", "target_acc_true_weights"):
+        assert m["target_acc_unweighted"] - 0.02 < m[key] < m["target_acc_target_trained"] + 0.03, key

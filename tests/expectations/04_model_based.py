@@ -7,7 +7,11 @@ def check(m: dict) -> None:
     rows = {r["strategy"]: r for r in m["strategies"]}
     assert list(rows) == STRATEGIES
     for r in rows.values():
-        assert 0.0 <= r["target_acc"] <= 1.0 and 0.0 <= r["source_acc_after"] <= 1.0 and r["seconds"] > 0
+        # every strategy learns the 5 target classes (chance 0.2), and training on them cannot teach the
+        # source task: its accuracy stays at or below the pretrained model's (up to evaluation noise)
+        assert r["target_acc"] > 0.4, f"{r['strategy']}: near chance"
+        assert r["source_acc_after"] <= m["source_acc_before"] + 0.02
+        assert r["seconds"] > 0
     # a frozen body (and its frozen batch-norm statistics) forgets nothing; fine-tuning forgets a lot
     assert rows["head only"]["source_acc_after"] == m["source_acc_before"]
     assert rows["head only"]["trainable_params"] < 1000 < rows["full fine-tuning"]["trainable_params"]

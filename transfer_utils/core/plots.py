@@ -45,22 +45,6 @@ def plot_curves(rows: Sequence[dict[str, Any]], x: str, y: str, group: str, *, t
     return ax
 
 
-def plot_history(history: Any, metrics: Sequence[str] = ("train_loss", "val_loss"), *, title: str,
-                 ax: Any = None):
-    """Training curves from a ``training.History`` (one line per metric, x = epoch)."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots()[1]
-    epochs = history.column("epoch")
-    for name in metrics:
-        values = history.column(name)
-        if values:
-            ax.plot(epochs[:len(values)], values, marker="o", label=name)
-    ax.set(title=title, xlabel="epoch", ylabel=", ".join(metrics))
-    ax.legend(fontsize="small")
-    return ax
-
-
 def plot_confusion(matrix: np.ndarray, classes: Sequence[str], *, title: str, ax: Any = None):
     """A confusion matrix with counts written in the cells (rows: true class, columns: predicted)."""
     import matplotlib.pyplot as plt

@@ -1,21 +1,25 @@
-"""Transfer methods taught in the course, organised by transfer type (as skada and ADAPT do).
+"""Transfer methods taught in the course, one module per transfer type (as skada and ADAPT group them).
 
-    instance   re-weighting source examples: domain-classifier weights, KMM, KLIEP, TrAdaBoost
-    feature    aligning feature spaces: CORAL, subspace alignment, TCA, and the MMD distance
-    deep       adversarial and statistic-matching adaptation inside a network: DANN, Deep CORAL
+Nothing is re-exported here: each name has one import path, its module's, e.g.
+``from transfer_utils.methods.feature import CORAL``.
+
+    instance    re-weighting source examples (lesson 02): domain-classifier weights, kernel mean
+                matching, KLIEP, the effective sample size, the TrAdaBoost classifier, and prior-shift
+                correction (Bayes' re-weighting of class probabilities, EM estimate of the target prior)
+                -> ``transfer_utils.methods.instance``
+    feature     aligning feature spaces (lesson 03): the MMD distance and the fit / transform classes
+                CORAL, SubspaceAlignment and TCA -> ``transfer_utils.methods.feature``
+    parameter   reusing pretrained weights (lessons 04, 08): freezing stages, gradual unfreezing,
+                layer-wise learning rates, L2-SP, one shared encoder with two heads
+                -> ``transfer_utils.methods.parameter``
+    deep        adaptation inside a network (lesson 05): gradient reversal, the small ``DigitCNN``
+                every method trains, and the training steps ``DANNStep``, ``DeepCORALStep`` (its loss
+                ``deep_coral_loss``, not the feature-based ``CORAL``) and ``DeepMMDStep``
+                -> ``transfer_utils.methods.deep``
+
+Planned (lessons 09-12, no module yet):
+
+    distillation          soft targets from a teacher model (09)
+    relation              multi-task and relation-based transfer, shared encoders (09, 10)
+    parameter-efficient   LoRA and adapters against full fine-tuning (11)
 """
-
-from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss, dann_lambda, dann_lr_factor, grad_reverse, mmd_loss)
-from transfer_utils.methods.feature import (CORAL, TCA, SubspaceAlignment, coral, median_gamma, mmd2, subspace_alignment, tca)
-from transfer_utils.methods.instance import (TrAdaBoost, adjust_to_prior, classifier_weights, effective_sample_size, em_target_prior, kliep_weights, kmm_weights, tradaboost)
-
-__all__ = [
-    # instance-based
-    "classifier_weights", "kmm_weights", "kliep_weights", "effective_sample_size", "TrAdaBoost", "tradaboost",
-    "adjust_to_prior", "em_target_prior",
-    # feature-based
-    "coral", "CORAL", "subspace_alignment", "SubspaceAlignment", "tca", "TCA", "mmd2", "median_gamma",
-    # deep
-    "grad_reverse", "DANN", "DANNStep", "AlignmentStep", "ZippedLoader", "coral_loss",
-    "mmd_loss", "dann_lambda", "dann_lr_factor",
-]

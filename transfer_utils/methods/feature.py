@@ -1,16 +1,18 @@
 """Feature-based transfer: change the representation so that source and target look alike.
 
 * :func:`mmd2` measures how far apart two samples are (maximum mean discrepancy with an RBF kernel);
-* :func:`coral` matches second-order statistics: whiten the source, re-colour it with the target
+* :class:`CORAL` matches second-order statistics: whiten the source, re-colour it with the target
   covariance (Sun et al., 2016);
-* :func:`subspace_alignment` maps the source's top-``d`` PCA basis onto the target's (Fernando et al.,
+* :class:`SubspaceAlignment` maps the source's top-``d`` PCA basis onto the target's (Fernando et al.,
   2013);
-* :func:`tca` finds ``d`` kernel components in which the domains' means are close while the data's
+* :class:`TCA` finds ``d`` kernel components in which the domains' means are close while the data's
   variance is kept (transfer component analysis, Pan et al., 2011).
 
-Each function has a small class with ``fit(Xs, Xt)`` and ``transform(X, domain)`` (the ADAPT / skada
-shape) for new data. Hyper-parameters follow skada's ``CORAL``, ``SubspaceAlignment`` and
-``TransferComponentAnalysis``; ``tests/test_methods_feature.py`` compares the outputs with theirs.
+Each method is a class with ``fit(Xs, Xt)`` and ``transform(X, domain)`` (the scikit-learn / ADAPT /
+skada shape): ``CORAL(reg).fit(Xs, Xt).transform(Xs)`` is the re-coloured source; ``TCA`` also keeps
+``embedding_``, the coordinates of the rows it was fitted on (source rows first). Hyper-parameters
+follow skada's ``CORAL``, ``SubspaceAlignment`` and ``TransferComponentAnalysis``;
+``tests/test_methods_feature.py`` compares the outputs with theirs.
 
 Lessons: 02, 03.
 """
@@ -105,11 +107,6 @@ class CORAL:
         return (X - self.mean_source_) @ self.matrix_ + self.mean_target_
 
 
-def coral(Xs: Any, Xt: Any, reg: float | str = "auto") -> np.ndarray:
-    """The source features re-coloured to the target's mean and covariance (train on these, test on Xt)."""
-    return CORAL(reg).fit(Xs, Xt).transform(Xs)
-
-
 # --- subspace alignment -------------------------------------------------------------------------
 
 def pca_basis(X: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,12 +141,6 @@ class SubspaceAlignment:
         if _check_domain(domain) == "target":
             return (X - self.mean_target_) @ self.basis_target_
         return (X - self.mean_source_) @ self.basis_source_ @ self.alignment_
-
-
-def subspace_alignment(Xs: Any, Xt: Any, d: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned ``d``-dimensional coordinates of the source and the target rows."""
-    model = SubspaceAlignment(d).fit(Xs, Xt)
-    return model.transform(Xs, "source"), model.transform(Xt, "target")
 
 
 # --- transfer component analysis -------------------------------------------------------------
@@ -196,9 +187,3 @@ class TCA:
         _check_domain(domain)
         return rbf_kernel(np.asarray(X, dtype=float), self.X_, gamma=self.gamma_) @ self.components_
 
-
-def tca(Xs: Any, Xt: Any, d: int = 10, gamma: float | None = None, mu: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """``d`` transfer components of the source and the target rows (RBF kernel, gamma default 1/n_features)."""
-    model = TCA(d, gamma, mu).fit(Xs, Xt)
-    n_s = len(np.asarray(Xs))
-    return model.embedding_[:n_s], model.embedding_[n_s:]

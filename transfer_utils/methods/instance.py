@@ -251,11 +251,6 @@ class TrAdaBoost(ClassifierMixin, BaseEstimator):
         return self.classes_[votes.argmax(axis=1)]
 
 
-def tradaboost(Xs: Any, ys: Any, Xt: Any, yt: Any, estimator: Any = None, n_estimators: int = 20) -> TrAdaBoost:
-    """Fit :class:`TrAdaBoost` on labelled source data and a few labelled target examples."""
-    return TrAdaBoost(estimator, n_estimators).fit(Xs, ys, Xt, yt)
-
-
 # --- label (prior) shift -----------------------------------------------------------------------
 
 def adjust_to_prior(proba: Any, source_prior: Any, target_prior: Any) -> np.ndarray:

@@ -47,12 +47,15 @@ from transfer_utils.data import assets
 from transfer_utils.data import datasets
 from transfer_utils.core import plots
 from transfer_utils.models import embeddings
-from transfer_utils.core.runtime import check_int, start_lesson
+from transfer_utils.models.pretrained import check_text_model
+from transfer_utils.core.runtime import check_int, check_seed, start_lesson
 
 lesson = start_lesson("00_setup_and_tour", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
-check_int("n_labels", n_labels, low=2, high=2000)
+check_int("n_labels", n_labels, low=2, high=2000)  # the training split holds 8,965 snippets
+check_text_model("model_name", model_name)
 plots.setup()
 settings = lesson.pick(smoke={"seeds": 3, "test_size": 600}, default={"seeds": 5, "test_size": None})
+check_seed(seed, settings["seeds"])  # draws use seed, seed + 1, ...
 print(lesson, settings)
 
 # %% [markdown]
@@ -141,7 +144,7 @@ except assets.AssetMissingError as err:
 # %%
 from transfer_utils.course.catalog import lesson_rows
 
-pd.DataFrame(lesson_rows())
+pd.DataFrame(lesson_rows()).drop(columns="code (and tests)")  # the README's map links each lesson's code
 
 # %% [markdown]
 # ## 4. A first taste of transfer

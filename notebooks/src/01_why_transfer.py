@@ -55,15 +55,18 @@ from transfer_utils.models import embeddings
 from transfer_utils import learning_curves as lc
 from transfer_utils import fine_tuning as tc
 from transfer_utils.models.pretrained import load_text_classifier, load_tokenizer
-from transfer_utils.core.runtime import ParameterError, check_float, check_int, check_int_list, start_lesson
+from transfer_utils.models.pretrained import check_text_model
+from transfer_utils.core.runtime import (ParameterError, check_float, check_int, check_int_list,                                          check_seed, start_lesson)
 
 lesson = start_lesson("01_why_transfer", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
-sizes = sorted(set(check_int_list("label_sizes", label_sizes, low=2)))
+# at most the 8,965 snippets of the training split; a repeated size would only repeat a point
+sizes = sorted(check_int_list("label_sizes", label_sizes, low=2, high=8965, unique=True))
 if not {64, 256} <= set(sizes):
     raise ParameterError(f"parameter 'label_sizes' = {label_sizes!r} must include 64 and 256 "
                          "(the lesson reports gains there)")
 check_int("n_seeds", n_seeds, low=1, high=20)
 check_float("lr", lr, low=1e-7, high=1e-2)
+check_text_model("model_name", model_name)
 plots.setup()
 # smoke keeps CI short: fewer sizes, seeds and test snippets, and the two networks only up to 64 labels.
 # Training a 22M-weight network is what costs time on a CPU, so the networks use fewer seeds than the
@@ -75,6 +78,7 @@ settings = lesson.pick(
              "epochs": 4, "min_steps": 16, "max_steps": 128, "finetune_seeds": 2, "scratch_seeds": 1})
 sizes = [n for n in sizes if n <= settings["max_size"]]
 seeds = [lesson.seed + i for i in range(min(n_seeds, settings["max_seeds"]))]
+check_seed(seed, len(seeds))
 print(lesson, {"sizes": sizes, "seeds": seeds, **settings})
 
 # %% [markdown]

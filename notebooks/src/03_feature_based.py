@@ -58,14 +58,14 @@ from transfer_utils.core import plots
 from transfer_utils.models import embeddings
 from transfer_utils.data.digit_shifts import mnist_as_optdigits
 from transfer_utils.models.embeddings import image_features
-from transfer_utils.methods.feature import CORAL, TCA, SubspaceAlignment, coral, median_gamma, mmd2
+from transfer_utils.methods.feature import CORAL, TCA, SubspaceAlignment, median_gamma, mmd2
 from transfer_utils.methods.instance import adjust_to_prior, em_target_prior
 from transfer_utils.core.runtime import check_float, check_int, start_lesson
 
 lesson = start_lesson("03_feature_based", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_float("coral_reg", coral_reg, low=0.0, high=1.0)
-check_int("n_subspace", n_subspace, low=2, high=300)
-check_float("tca_mu", tca_mu, low=0.0)
+check_int("n_subspace", n_subspace, low=2, high=300)  # at most the rows of the smallest smoke sample (300)
+check_float("tca_mu", tca_mu, low=0.0, high=1e6)
 check_int("image_size", image_size, low=32, high=224)
 plots.setup()
 sizes = lesson.pick(smoke={"text_source": 300, "text_target": 300, "text_test": 300, "mnist": 400, "digits": 300,
@@ -180,8 +180,8 @@ def pca_panel(ax, source: np.ndarray, target: np.ndarray, title: str) -> None:
     ax.legend(fontsize="small", markerscale=3)
 
 
-aligned_text = coral(F_text["source"], F_text["target"], coral_reg)
-aligned_image = coral(F_image["source"], F_image["target"], coral_reg)
+aligned_text = CORAL(coral_reg).fit(F_text["source"], F_text["target"]).transform(F_text["source"])
+aligned_image = CORAL(coral_reg).fit(F_image["source"], F_image["target"]).transform(F_image["source"])
 fig, axes = plt.subplots(2, 2, figsize=(10, 7))
 pca_panel(axes[0, 0], F_text["source"], F_text["target"], "Text features: snippets vs tweets")
 pca_panel(axes[0, 1], aligned_text, F_text["target"], "Text, after CORAL")
@@ -367,7 +367,7 @@ def my_coral(Xs: np.ndarray, Xt: np.ndarray) -> np.ndarray:
 
 
 coral_cases = [(rng.normal(size=(50, 3)) @ rng.normal(size=(3, 3)), rng.normal(2.0, 1.0, size=(40, 3)))]
-check_function(my_coral, lambda a, b: coral(a, b, reg=0.0), coral_cases, name="exercise 2 (CORAL by hand)", atol=1e-8)
+check_function(my_coral, lambda a, b: CORAL(reg=0.0).fit(a, b).transform(a), coral_cases, name="exercise 2 (CORAL by hand)", atol=1e-8)
 
 # %% [markdown]
 # **Exercise 3.** Correct class probabilities for a new class prior (Bayes' rule): multiply by

@@ -64,7 +64,7 @@ from transfer_utils.models import source_model
 from transfer_utils import training
 from transfer_utils.core.exercises import check_function
 from transfer_utils.models.parts import count_parameters
-from transfer_utils.core.runtime import check_float, check_int, start_lesson
+from transfer_utils.core.runtime import check_float, check_int, check_seed, start_lesson
 
 lesson = start_lesson("04_model_based", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("k", k, low=1, high=1000)
@@ -75,6 +75,7 @@ check_float("strength", strength, low=0.0, high=1.0)
 plots.setup()
 settings = lesson.pick(smoke={"steps": 60, "seeds": 1, "test": 1000, "joint_source": 1000},
                        default={"steps": 300, "seeds": 2, "test": 2000, "joint_source": 2000})
+check_seed(seed, max(2, settings["seeds"]))  # runs use seed, seed + 1, ...
 print(lesson, settings)
 
 # %% [markdown]
@@ -249,7 +250,7 @@ def run_strategy(name: str, run_seed: int) -> tuple[dict, small_resnet.SmallResN
     row = {"strategy": name, "seed": run_seed,
            "target_acc": training.evaluate(model, target_test_loader)["accuracy"],
            "source_acc_after": training.evaluate(small_resnet.WithHead(model, source_head), source_test_loader)["accuracy"],
-           "trainable_params": parameter.trainable_parameters(model),
+           "trainable_params": count_parameters(model, trainable_only=True),
            "distance_from_pretrained": parameter.distance_from(model, start),
            "seconds": time.perf_counter() - started}
     return row, model, source_head
@@ -281,7 +282,7 @@ plt.show()
 # %% [markdown]
 # ### 3.1 Reading the table
 #
-# * **Head only** cannot forget: the body does not change, and `SmallResNet.train()` keeps frozen
+# * **Head only** cannot forget: the body does not change, and `training.fit` (through `training.train_mode`) keeps frozen
 #   batch-norm layers in eval mode, so even their running statistics stay put. Its source accuracy is
 #   exactly the one before. It is also the weakest on the target: features tuned to tell a T-shirt from
 #   a coat are not enough to tell a sandal from a sneaker.

@@ -53,7 +53,7 @@ coral_weight: float = 1.0  # weight of the Deep CORAL loss
 
 # %%
 from transfer_utils.core import plots
-from transfer_utils.core.runtime import ParameterError, check_float, check_int, start_lesson
+from transfer_utils.core.runtime import ParameterError, check_float, check_int, check_seed, start_lesson
 
 lesson = start_lesson("05_domain_adaptation", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("n_seeds", n_seeds, low=0, high=20)
@@ -73,6 +73,7 @@ for name in ("steps", "digits_steps"):
     if settings[name] % settings["epochs"]:
         raise ParameterError(f"parameter '{name}' = {settings[name]} must be a multiple of {settings['epochs']} "
                          f"(the number of epochs the curves show in the {lesson.profile} profile)")
+check_seed(seed, settings["n_seeds"] + 1)  # run seeds seed .. seed + n - 1, and run seed + 1 for target batches
 seeds = [lesson.seed + i for i in range(settings["n_seeds"])]
 print(lesson, settings, "seeds:", seeds)
 
@@ -185,7 +186,7 @@ plt.show()
 
 # %%
 from transfer_utils.methods import deep
-from transfer_utils.methods.deep import (DANN, AlignmentStep, DANNStep, ZippedLoader, coral_loss, dann_lambda, dann_lr_factor, extract_features, grad_reverse, source_only_step, train_with_curves)
+from transfer_utils.methods.deep import (DANNStep, DeepCORALStep, DigitCNN, dann_lambda, dann_lr_factor, dann_sgd, deep_coral_loss, grad_reverse, source_only_step)
 
 print(inspect.getsource(deep._GradReverse))
 
@@ -218,10 +219,10 @@ plt.show()
 # network: the distance between the covariance matrices of a source batch and a target batch of the
 # network's outputs, L = L_task + w·‖C_s − C_t‖²_F / (4d²). There is no adversary, so nothing to
 # balance; it only matches second-order statistics. (An MMD loss, `deep.mmd_loss`, matches all
-# moments through a kernel and plugs in the same way: `AlignmentStep("mmd", weight)`.)
+# moments through a kernel and plugs in the same way: `DeepMMDStep(weight)`.)
 
 # %%
-print(inspect.getsource(coral_loss))
+print(inspect.getsource(deep_coral_loss))
 
 # %% [markdown]
 # ## 3. The experiment: every method gets the same steps
@@ -248,22 +249,23 @@ print(inspect.getsource(coral_loss))
 #   its normalisation statistics, and a source-only model normalises target images with source
 #   statistics. Both effects blur what the adaptation loss itself does (and make source-only look
 #   worse than it has to be).
-# * **He initialisation** (in `DANN`): without BatchNorm, PyTorch's default initialisation makes a
+# * **He initialisation** (in `DigitCNN`): without BatchNorm, PyTorch's default initialisation makes a
 #   network like this one sit on a loss plateau for hundreds of steps.
 # * **Gradient clipping.** The adversarial game occasionally produces a huge gradient; clipping its
 #   norm keeps one bad step from wrecking a run. It costs the other methods nothing.
 
 # %%
-from transfer_utils.data.loaders import make_loader
+from transfer_utils import training
+from transfer_utils.data.loaders import PairedLoader, make_loader
 
 METHODS = ("source_only", "dann", "deep_coral", "oracle")
 SHIFTS = {"digits": (digits, settings["digits_steps"]), "blend": (blend, settings["steps"])}
 
 
-def make_model(shift) -> DANN:
+def make_model(shift) -> DigitCNN:
     """The same small CNN for every method; 8×8 inputs get padded convolutions."""
     channels, size = shift.source_train.x.shape[1:3]
-    return DANN(in_channels=channels, image_size=size, channels=(16, 32), hidden=100,
+    return DigitCNN(in_channels=channels, image_size=size, channels=(16, 32), hidden=100,
                 padding=2 if size < 16 else 0, batch_norm=False).to(lesson.device)
 
 
@@ -272,16 +274,19 @@ def train_one(shift, method: str, run_seed: int, n_steps: int):
     torch.manual_seed(run_seed)  # same initial weights for every method of a seed
     model = make_model(shift)
     labelled = shift.target_train if method == "oracle" else shift.source_train
-    loader = ZippedLoader(
+    loader = PairedLoader(
         make_loader((labelled.x, labelled.y), batch_size, shuffle=True, seed=run_seed, drop_last=True),
         make_loader((shift.target_train.x,), batch_size, shuffle=True, seed=run_seed + 1, drop_last=True),
-        steps_per_epoch=n_steps // settings["epochs"])
+        steps_per_epoch=n_steps // settings["epochs"], carry_over=True)
     step = {"source_only": source_only_step, "oracle": source_only_step, "dann": DANNStep(n_steps),
-            "deep_coral": AlignmentStep("coral", coral_weight, on="logits")}[method]
+            "deep_coral": DeepCORALStep(coral_weight, on="logits")}[method]
     evals = {"source": make_loader((shift.source_test.x, shift.source_test.y), 500),
              "target": make_loader((shift.target_test.x, shift.target_test.y), 500)}
-    return model, train_with_curves(model, loader, step, n_steps, evals, lr=lr, weight_decay=weight_decay,
-                                    clip_grad_norm=clip_grad_norm, progress=False)
+    optimizer, scheduler = dann_sgd(model, n_steps, lr=lr, weight_decay=weight_decay)  # SGD + the DANN lr decay
+    # the evaluation sets only draw the curves: the model kept is the last one, never picked by its target score
+    return model, training.fit(model, loader, optimizer, epochs=n_steps // len(loader), scheduler=scheduler,
+                               step=step, val_loaders=evals, clip_grad_norm=clip_grad_norm, restore_best=False,
+                               progress=False)
 
 
 # %% [markdown]
@@ -394,8 +399,8 @@ fig, axes = plt.subplots(2, 2, figsize=(8, 7.4), layout="constrained")
 domain_probe = {}
 for row, method in enumerate(("source_only", "dann")):
     model = kept["blend", method]
-    features = torch.cat([extract_features(model, show_loader(blend.source_test)),
-                          extract_features(model, show_loader(blend.target_test))]).numpy()
+    features = torch.cat([training.predict(model.features, show_loader(blend.source_test)),
+                          training.predict(model.features, show_loader(blend.target_test))]).numpy()
     domain_probe[method] = cross_val_score(LogisticRegression(max_iter=2000), features, domain, cv=2).mean()
     embedded = TSNE(n_components=2, init="pca", perplexity=30, random_state=0).fit_transform(features)
     for d, name in enumerate(("source", "target")):
@@ -503,7 +508,7 @@ def my_coral_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
 generator = torch.Generator().manual_seed(0)
 coral_cases = [(torch.randn(16, 3, generator=generator), torch.randn(12, 3, generator=generator) * 2),
                (torch.randn(8, 5, generator=generator), torch.randn(8, 5, generator=generator) + 3)]
-check_function(my_coral_loss, coral_loss, coral_cases, name="exercise 2 (Deep CORAL loss)")
+check_function(my_coral_loss, deep_coral_loss, coral_cases, name="exercise 2 (Deep CORAL loss)")
 
 # %% [markdown]
 # **Exercise 3.** The last step of the optdigits preprocessing: given a binary 32×32 bitmap, count the

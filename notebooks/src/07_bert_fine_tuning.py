@@ -64,12 +64,15 @@ from transfer_utils.models import embeddings
 from transfer_utils import fine_tuning as tc
 from transfer_utils.models.parts import count_parameters
 from transfer_utils.models.pretrained import load_text_classifier
+from transfer_utils.models.pretrained import check_text_model
 from transfer_utils.core.runtime import check_float, check_int, start_lesson
 
 lesson = start_lesson("07_bert_fine_tuning", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
+check_text_model("model_name", model_name)
 check_float("lr", lr, low=1e-7, high=1e-2)
 check_int("epochs", epochs, low=1, high=20)
-check_int("max_steps", max_steps, low=0)
+check_int("max_steps", max_steps, low=0, high=100_000)
+# at most 512, below the 600 training snippets of the smoke profile (so every profile has a whole batch)
 batch_size = check_int("batch_size", batch_size, low=0, high=512) or lesson.pick(smoke=16, default=32)
 check_float("warmup_ratio", warmup_ratio, low=0.0, high=0.5)
 check_float("weight_decay", weight_decay, low=0.0, high=1.0)
@@ -219,7 +222,7 @@ print(f"decayed tensors: {len(groups[0]['params'])} ({sum(p.numel() for p in gro
 
 # %%
 total_steps = config.total_steps(len(train_data))
-warmup_steps = round(config.warmup_ratio * total_steps)
+warmup_steps = config.warmup_steps(len(train_data))
 probe = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=config.lr)
 schedule = tc.warmup_linear_schedule(probe, warmup_steps, total_steps)
 rates = []
@@ -637,7 +640,7 @@ def schedule_facts() -> tuple[int, float]:
 
 optimizer_probe = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=config.lr)
 steps_1000 = config.total_steps(1000)
-schedule_probe = tc.warmup_linear_schedule(optimizer_probe, round(config.warmup_ratio * steps_1000), steps_1000)
+schedule_probe = tc.warmup_linear_schedule(optimizer_probe, config.warmup_steps(1000), steps_1000)
 optimizer_probe.step()
 schedule_probe.step()
 check_value(schedule_facts, (steps_1000, optimizer_probe.param_groups[0]["lr"]), name="exercise 3 (schedule)",

@@ -65,7 +65,7 @@ from transfer_utils import vision
 from transfer_utils.core.exercises import check_function, check_value
 from transfer_utils.models.parts import count_parameters
 from transfer_utils.models.pretrained import load_image_backbone
-from transfer_utils.core.runtime import check_choice, check_int, start_lesson
+from transfer_utils.core.runtime import ParameterError, check_choice, check_int, check_seed, start_lesson
 
 lesson = start_lesson("08_resnet_image_transfer", seed=seed, device=device, profile=profile,
                       metrics_path=metrics_path)
@@ -81,6 +81,15 @@ settings = lesson.pick(
     smoke={"test_a": 300, "steps_a": 30, "seeds_b": 1, "steps_b": 60, "test_b": 1000},
     default={"test_a": 1000, "steps_a": 100, "seeds_b": 3, "steps_b": 200, "test_b": 2000},
 )
+check_seed(seed, settings["seeds_b"])  # part B uses seed, seed + 1, ...
+if backbone_name == "resnet18":  # its ImageNet weights are an online asset: stop here if they are missing
+    from transfer_utils.data.assets import AssetMissingError
+    from transfer_utils.models.pretrained import resnet18_weights_file
+    try:
+        resnet18_weights_file()
+    except AssetMissingError:
+        raise ParameterError(f"parameter 'backbone' = {backbone!r} needs torchvision's ResNet-18 weights, which are not "
+                             "on this machine (python -m transfer_utils prefetch resnet18); use 'efficientnet_lite0'") from None
 print(lesson, "| backbone:", backbone_name, "|", settings)
 
 # %% [markdown]
@@ -205,8 +214,8 @@ results_a["raw pixels + logistic regression"] = {"accuracy": raw.score(pixels(te
                                                   "seconds": time.perf_counter() - started}
 
 started = time.perf_counter()
-features_train = vision.extract_features(image_net.features, x_train_a)
-features_test = vision.extract_features(image_net.features, x_test_a)
+features_train = training.predict(image_net.features, x_train_a.split(128)).numpy()  # batches of 128 images
+features_test = training.predict(image_net.features, x_test_a.split(128)).numpy()
 probe = LogisticRegression(C=0.1, max_iter=3000).fit(features_train, labelled_a.y)
 results_a["fixed feature extractor"] = {"accuracy": probe.score(features_test, test_a.y),
                                         "seconds": time.perf_counter() - started}
@@ -372,7 +381,7 @@ def transfer_run(condition: str | int, run_seed: int) -> dict:
     training.train_steps(model, loader, optimizer, settings["steps_b"], scheduler=schedule)
     return {"condition": str(condition), "seed": run_seed,
             "accuracy": training.evaluate(model, test_loader_b, device=lesson.device)["accuracy"],
-            "trainable": parameter.trainable_parameters(model), "seconds": time.perf_counter() - started}
+            "trainable": count_parameters(model, trainable_only=True), "seconds": time.perf_counter() - started}
 
 
 grid = [(c, lesson.seed + s) for s in range(settings["seeds_b"]) for c in CONDITIONS]
@@ -467,7 +476,7 @@ def trainable_when_frozen(model: small_resnet.SmallResNet, b: int) -> int:
 def reference_trainable(model: small_resnet.SmallResNet, b: int) -> int:
     fresh = copy.deepcopy(model)
     parameter.freeze_stages(fresh.stages(), b + 1)  # stem + b blocks
-    return parameter.trainable_parameters(fresh)
+    return count_parameters(fresh, trainable_only=True)
 
 
 check_function(trainable_when_frozen, reference_trainable,

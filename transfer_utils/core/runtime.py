@@ -130,29 +130,29 @@ def check_model_name(name: str, value: Any) -> str:
     return value
 
 
+def _check_list(name: str, value: Any, check: Any, example: str, unique: bool, **bounds: Any) -> list:
+    """A non-empty list whose items each pass ``check`` (and, with ``unique``, never repeat)."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _fail(name, value, f"must be a non-empty list, e.g. {example}")
+    values = [check(f"{name}[{i}]", v, **bounds) for i, v in enumerate(value)]
+    if unique and len(set(values)) != len(values):
+        raise _fail(name, value, "must not repeat a value")
+    return values
+
+
 def check_int_list(name: str, value: Any, low: int | None = None, high: int | None = None, *,
                    unique: bool = False) -> list[int]:
     """Stop with a one-line message unless ``value`` is a non-empty list of ints in [low, high].
 
     ``unique=True`` also rejects repeated values (where a repeat would mean nothing, e.g. grid sizes).
     """
-    if not isinstance(value, (list, tuple)) or not value:
-        raise _fail(name, value, "must be a non-empty list of integers, e.g. [16, 64]")
-    values = [check_int(f"{name}[{i}]", v, low, high) for i, v in enumerate(value)]
-    if unique and len(set(values)) != len(values):
-        raise _fail(name, value, "must not repeat a value")
-    return values
+    return _check_list(name, value, check_int, "[16, 64] (integers)", unique, low=low, high=high)
 
 
 def check_float_list(name: str, value: Any, low: float | None = None, high: float | None = None, *,
                      unique: bool = False) -> list[float]:
     """Stop with a one-line message unless ``value`` is a non-empty list of finite numbers in [low, high]."""
-    if not isinstance(value, (list, tuple)) or not value:
-        raise _fail(name, value, "must be a non-empty list of numbers, e.g. [0.1, 1.0]")
-    values = [check_float(f"{name}[{i}]", v, low, high) for i, v in enumerate(value)]
-    if unique and len(set(values)) != len(values):
-        raise _fail(name, value, "must not repeat a value")
-    return values
+    return _check_list(name, value, check_float, "[0.1, 1.0] (numbers)", unique, low=low, high=high)
 
 
 def check_seed(seed: Any, count: int = 1, name: str = "seed") -> int:

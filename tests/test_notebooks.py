@@ -59,6 +59,19 @@ def test_committed_notebook_is_clean_and_in_sync(notebook):
 
 
 @pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
+def test_no_result_is_typed_into_markdown(notebook):
+    """Numbers in prose come from the run: a decimal or a percentage in static Markdown is a bug."""
+    assert authoring.typed_numbers(nbformat.read(notebook, as_version=4)) == []
+
+
+def test_the_typed_number_check_catches_results_and_spares_formulas():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "TF-IDF reaches about 0.77 and 58% are positive; $\\ln 2 \\approx 0.69$, `lr = 0.01`, "
+        "[08](08_x.ipynb), 8,965 snippets, Python 3")])
+    assert [f.split("'")[1] for f in authoring.typed_numbers(nb)] == ["0.77", "58%"]
+
+
+@pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
 def test_lesson_structure(notebook):
     nb = nbformat.read(notebook, as_version=4)
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")

@@ -123,6 +123,25 @@ def lint(notebook: Path) -> list[str]:
     return [f"{notebook.name}: {p}" for p in problems]
 
 
+# A measured number in static Markdown is a result typed by hand: render it from the run instead.
+# Decimals and percentages count; math ($...$), code (`...`) and links are left alone, so a method's
+# constants are written as formulas or code.
+TYPED_NUMBER = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|(?<![\w.])\d+(?:\.\d+)?\s?%")
+_EXEMPT = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`|\]\([^)]*\)", re.DOTALL)
+
+
+def typed_numbers(notebook: nbformat.NotebookNode) -> list[str]:
+    """Decimals and percentages written into Markdown cells (outside math, code and link targets)."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        text = _EXEMPT.sub(" ", cell.source)
+        found += [f"cell {index}: {m.group(0)!r} in ...{text[max(0, m.start() - 40):m.end() + 20]!r}..."
+                  for m in TYPED_NUMBER.finditer(text)]
+    return found
+
+
 def count_exercises(notebook: nbformat.NotebookNode) -> int:
     """How many solution blocks a notebook holds."""
     return sum(len(SOLUTION.findall(c.source)) for c in notebook.cells if c.cell_type == "code")

@@ -124,10 +124,11 @@ def lint(notebook: Path) -> list[str]:
 
 
 # A measured number in static Markdown is a result typed by hand: render it from the run instead.
-# Decimals and percentages count; math ($...$), code (`...`) and links are left alone, so a method's
-# constants are written as formulas or code.
+# Decimals and percentages count; math ($...$), code (`...`), link targets and the **Time.** line
+# (written by bench/lesson_times.py from measurements) are left alone, so a method's constants are
+# written as formulas or code.
 TYPED_NUMBER = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|(?<![\w.])\d+(?:\.\d+)?\s?%")
-_EXEMPT = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`|\]\([^)]*\)", re.DOTALL)
+_EXEMPT = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`|\]\([^)]*\)|\*\*Time\.\*\*[^\n]*", re.DOTALL)
 
 
 def typed_numbers(notebook: nbformat.NotebookNode) -> list[str]:

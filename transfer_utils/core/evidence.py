@@ -96,14 +96,14 @@ class Comparison:
         a, b = summarize(self.a, digits), summarize(self.b, digits)
         gap = f"{self.gap:+.{digits}f} ± {self.standard_error:.{digits}f}"
         if not self.enough_seeds:
-            return (f"{self.name_a} {a} vs {self.name_b} {b}: only {len(self.differences)} seed(s), "
-                    f"too few to compare (at least {self.min_seeds} needed).")
+            return (f"Too few seeds to compare {metric}: {self.name_a} {a} vs {self.name_b} {b} "
+                    f"(at least {self.min_seeds} needed).")
         if self.winner is None:
             return (f"No clear difference in {metric}: {self.name_a} {a} vs {self.name_b} {b} "
                     f"(paired gap {gap}, within the seed-to-seed spread).")
         loser = self.name_b if self.winner == self.name_a else self.name_a
-        return (f"{self.winner} beats {loser} in {metric}: {self.name_a} {a} vs {self.name_b} {b} "
-                f"(paired gap {gap}).")
+        return (f"Clear difference in {metric}, in favour of {self.winner} over {loser}: "
+                f"{self.name_a} {a} vs {self.name_b} {b} (paired gap {gap}).")
 
     def as_metrics(self, prefix: str) -> dict[str, float]:
         """Numbers for the metrics file: both means, the gap, its standard error, and 1/0 for clear."""

@@ -18,8 +18,9 @@
 #    dataset the lessons use;
 # 2. know how lessons are parameterised (`seed`, `device`, `profile`, ...) and how to rerun or sweep
 #    them from the command line;
-# 3. have seen transfer learning work once, on real data: a pretrained sentence encoder, kept frozen,
-#    beats a bag-of-words model when only a few dozen labelled examples exist.
+# 3. have tried transfer learning once, on real data: a pretrained sentence encoder, kept frozen, against a
+#    bag-of-words model when only a few dozen labelled examples exist, each scored beside the constant
+#    predictor.
 #
 # **Prerequisites.** Python and a little scikit-learn. Nothing about transfer learning yet.
 #
@@ -32,6 +33,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
 # %% tags=["parameters"]
 seed: int = 0  # seeds the sampling of labelled examples and everything random after it
@@ -45,6 +47,7 @@ model_name: str = "minilm"  # the frozen text encoder: "minilm" (offline) or a h
 from transfer_utils.course import asset_checks
 from transfer_utils.data import assets
 from transfer_utils.data import datasets
+from transfer_utils.core import evidence
 from transfer_utils.core import plots
 from transfer_utils.models import embeddings
 from transfer_utils.models.pretrained import check_text_model
@@ -56,6 +59,7 @@ check_text_model("model_name", model_name)
 plots.setup()
 settings = lesson.pick(smoke={"seeds": 3, "test_size": 600}, default={"seeds": 5, "test_size": None})
 check_seed(seed, settings["seeds"])  # draws use seed, seed + 1, ...
+claims = evidence.Claims()  # the sentences this run states about its results, rendered from its numbers
 print(lesson, settings)
 
 # %% [markdown]
@@ -108,6 +112,9 @@ status
 
 # %%
 n_loaded = int((status["status"] == "loads").sum())
+claims.claim("assets_load_offline", n_loaded == len(status),
+             f"The course runs offline: all {n_loaded} models and datasets above loaded from installed packages.",
+             f"Only {n_loaded} of the {len(status)} models and datasets loaded: run `make setup` before the lessons.")
 assert n_loaded == len(status), f"assets that did not load: {status.loc[status.status != 'loads', 'asset'].tolist()}"
 print(f"all {n_loaded} offline assets load")
 
@@ -184,12 +191,13 @@ for run in range(settings["seeds"]):
     rows.append({"run": run, "bag of words": bow.score(test.x, test.y),
                  "frozen MiniLM + logistic regression": probe.score(test_features, test.y)})
 results = pd.DataFrame(rows).set_index("run")
+majority = evidence.constant_baseline(test.y, "accuracy")  # the constant predictor: always the larger class
+print(f"constant predictor (always 'fresh') on the same test snippets: {majority:.3f}")
 results.agg(["mean", "std"]).round(3)
 
 # %%
 import matplotlib.pyplot as plt
 
-majority = max(np.mean(test.y), 1 - np.mean(test.y))
 fig, ax = plt.subplots(figsize=(6, 3))
 for i, column in enumerate(results.columns):
     ax.scatter([i] * len(results), results[column], alpha=0.6)
@@ -207,14 +215,27 @@ acc_probe = results["frozen MiniLM + logistic regression"].mean()
 gain = acc_probe - acc_bow
 print(f"bag of words {acc_bow:.3f} | frozen encoder {acc_probe:.3f} | gain {gain:+.3f} | always-fresh {majority:.3f}")
 
+# paired by labelled draw; the constant predictor scores the same on every draw
+PROBE, BOW, CONSTANT = "frozen MiniLM + logistic regression", "bag of words", "always 'fresh'"
+constant_runs = [majority] * len(results)
+bow_vs_constant = evidence.compare(results[BOW], constant_runs, BOW, CONSTANT)
+probe_vs_constant = evidence.compare(results[PROBE], constant_runs, PROBE, CONSTANT)
+probe_vs_bow = evidence.compare(results[PROBE], results[BOW], PROBE, BOW)
+seen = [claims.comparison("bag_of_words_vs_constant", bow_vs_constant),
+        claims.comparison("probe_vs_constant", probe_vs_constant),
+        claims.comparison("probe_vs_bag_of_words", probe_vs_bow)]
+display(Markdown(f"**What this run shows** ({n_labels} labelled snippets, {len(results)} draws, "
+                 f"{len(test)} test snippets):\n\n" + "\n".join(f"- {text}" for text in seen)))
+
 # %% [markdown]
-# With a few dozen labels the bag-of-words model has seen too few words to generalise: it barely beats
-# always answering "fresh". The frozen encoder already knows that *masterpiece* and *a joy* are close in
-# meaning, so a linear model on its features needs far fewer examples. Two honest remarks:
+# Why the two can differ: with a few dozen labels the bag-of-words model knows only the words in those
+# snippets, and a test snippet that uses other words gives it nothing to go on. The frozen encoder already
+# places *masterpiece* and *a joy* close together, so a linear model on its features can learn from fewer
+# examples. Two remarks:
 #
-# * the gap shrinks as labels grow: with all 8,965 training snippets, TF-IDF reaches about 0.77,
-#   close to (and above) a frozen MiniLM probe. Lesson 01 draws the full learning curve;
-# * the encoder is frozen here. Fine-tuning it (lesson 07) goes further.
+# * one number of labels says nothing about others: with more labels the bag of words sees more words.
+#   Lesson 01 draws the full learning curve, up to all 8,965 training snippets;
+# * the encoder is frozen here. Fine-tuning it (lesson 07) also changes its weights.
 
 # %% [markdown]
 # ## 5. Exercises
@@ -291,19 +312,27 @@ lesson.save_metrics({
     "gain": gain,
     "majority_accuracy": majority,
     "runs": results.reset_index().to_dict("records"),
+    **probe_vs_bow.as_metrics("probe_vs_bow"),
+    **claims.as_metrics(),
 })
 assert n_loaded == len(status)
 assert acc_probe > majority + 0.03, "the frozen encoder should clearly beat the majority class"
 assert gain > 0.02, "with few labels the frozen encoder should beat bag of words"
+# five draws (default): the paired gap must clear twice its standard error; smoke (three draws): once
+assert probe_vs_bow.gap > (1 if lesson.profile == "smoke" else 2) * probe_vs_bow.standard_error, probe_vs_bow.sentence()
+assert lesson.profile == "smoke" or probe_vs_bow.winner == PROBE, probe_vs_bow.sentence()
 
 # %% [markdown]
 # ## Summary and what next
-#
-# * The course runs offline: every model and dataset above loaded from installed packages.
+
+# %%
+display(Markdown(claims.markdown()))
+
+# %% [markdown]
 # * Lessons are parameterised notebooks: change `seed`, `profile` or a lesson's own knobs with papermill
 #   (`python -m transfer_utils run ... -p NAME VALUE`), or sweep a grid.
-# * A frozen pretrained encoder plus a linear model beat a bag-of-words model trained on the same few
-#   labels: that is transfer learning in its simplest form.
+# * A frozen pretrained encoder plus a linear model is transfer learning in its simplest form: the
+#   knowledge comes from pretraining, only the linear model learns from our labels.
 #
 # **Next:** [01 · Why transfer](01_why_transfer.ipynb) draws the whole learning curve (training from scratch,
 # frozen features, full fine-tuning) and names the four kinds of transfer the course covers.

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 # %% tags=["parameters"]
@@ -55,9 +56,11 @@ from transfer_utils.data import datasets
 from transfer_utils.core import plots
 from transfer_utils.models.pretrained import load_text_encoder
 from transfer_utils.models.pretrained import check_text_model
+from transfer_utils.core.evidence import Claims
 from transfer_utils.core.runtime import check_int, start_lesson
 
 lesson = start_lesson("06_attention_math", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
+claims = Claims()  # the sentences this run's numbers decide, shown in the summary and saved with the metrics
 check_text_model("model_name", model_name)
 plots.setup()
 settings = lesson.pick(
@@ -115,8 +118,8 @@ table(scores, [f"query {t}" for t in tokens], [f"key {t}" for t in tokens])
 
 # %% [markdown]
 # Row *the* reads: its query (1, 0) matches key *the* (1, 0) with 1·1 + 0·0 = 1, key *cat* (0, 1) with 0,
-# key *sat* (1, 1) with 1. Next, divide by √d_k = √2 ≈ 1.414 and turn each row into probabilities with
-# the softmax, $p_j = e^{s_j} / \sum_m e^{s_m}$:
+# key *sat* (1, 1) with 1. Next, divide by $\sqrt{d_k} = \sqrt{2} \approx 1.414$ and turn each row into
+# probabilities with the softmax, $p_j = e^{s_j} / \sum_m e^{s_m}$:
 
 # %%
 scaled = scores / math.sqrt(Q.shape[-1])
@@ -129,11 +132,14 @@ table(weights, [f"query {t}" for t in tokens], [f"key {t}" for t in tokens])
 
 # %% [markdown]
 # Every row sums to 1: it says how the token spreads its attention over the sentence. The output of a
-# token is the same mixture of the **values**: *the* gets 0.401·(1, 0) + 0.198·(0, 1) + 0.401·(2, 2).
+# token is the same mixture of the **values**, each value weighted by the token's row of probabilities:
 
 # %%
 output = weights @ V
-print("by hand for 'the':", (0.401 * V[0] + 0.198 * V[1] + 0.401 * V[2]).numpy().round(3))
+w = weights[0]  # the row of 'the'
+display(Markdown("*the* gets " + " + ".join(f"{float(w[j]):.3f}·({V[j, 0]:g}, {V[j, 1]:g})" for j in range(3))
+                 + f" = ({float(output[0, 0]):.3f}, {float(output[0, 1]):.3f})."))
+print("by hand for 'the':", (w[0] * V[0] + w[1] * V[1] + w[2] * V[2]).numpy().round(3))
 table(output, [f"output {t}" for t in tokens], ["dim 0", "dim 1"])
 
 # %% [markdown]
@@ -227,14 +233,35 @@ print(f"at d_k = {d_k}: entropy scaled {scaled_softmax_entropy:.3f} vs unscaled 
       f"(uniform would be {math.log(n_keys):.3f}); top probability scaled "
       f"{at_dk.loc['scaled by 1/√d_k', 'top_probability']:.3f} "
       f"vs unscaled {at_dk.loc['unscaled', 'top_probability']:.3f}")
+scaled_gradient, unscaled_gradient = (float(at_dk.loc[v, "gradient_size"]) for v in ("scaled by 1/√d_k", "unscaled"))
+display(Markdown("\n".join("- " + text for text in [
+    claims.claim("score_variance_is_d_k", 0.85 < variance_ratio.min() and variance_ratio.max() < 1.15,
+                 f"The variance of the unscaled scores measured {variance_ratio.min():.3f} to "
+                 f"{variance_ratio.max():.3f} times $d_k$ over $d_k$ = {d_values}: the theory's factor 1 holds.",
+                 f"The variance of the unscaled scores measured {variance_ratio.min():.3f} to "
+                 f"{variance_ratio.max():.3f} times $d_k$: further from the theory's 1 than the lesson's bar "
+                 "(±0.15)."),
+    claims.claim("unscaled_softmax_saturates", scaled_softmax_entropy > unscaled_softmax_entropy + 1.0,
+                 f"At $d_k$ = {d_k}, dropping the 1/√d_k made the softmax saturate: entropy "
+                 f"{unscaled_softmax_entropy:.3f} instead of {scaled_softmax_entropy:.3f} nats "
+                 f"(uniform {math.log(n_keys):.3f}), more than 1 nat lower.",
+                 f"At $d_k$ = {d_k}, dropping the 1/√d_k did NOT clearly saturate the softmax: entropy "
+                 f"{unscaled_softmax_entropy:.3f} vs {scaled_softmax_entropy:.3f} nats, less than 1 nat apart."),
+    claims.claim("unscaled_gradient_smaller", unscaled_gradient < scaled_gradient,
+                 f"The softmax's gradient was smaller without the scale ({unscaled_gradient:.3f} vs "
+                 f"{scaled_gradient:.3f} at $d_k$ = {d_k}).",
+                 f"The softmax's gradient was NOT smaller without the scale ({unscaled_gradient:.3f} vs "
+                 f"{scaled_gradient:.3f} at $d_k$ = {d_k})."),
+])))
 
 # %% [markdown]
-# Without the factor, the scores spread wider as $d_k$ grows and the softmax **saturates**: almost all
-# weight lands on one key (entropy near 0, top probability near 1). A saturated softmax is also flat
-# in its inputs, so its gradient shrinks (right panel) and the queries and keys barely learn. Dividing
-# by √d_k brings the scores back to variance 1 for every $d_k$, so entropy and gradient stay the same
-# whatever the head size. The argument is about the *start* of training, with random vectors; a
-# trained model can learn larger or smaller scores where it needs them (section 6 looks at MiniLM).
+# Why it matters: without the factor, the scores spread wider as $d_k$ grows, and a softmax of widely
+# spread scores **saturates**: almost all weight lands on one key (entropy near 0, top probability near
+# 1). A saturated softmax is also flat in its inputs, so its gradient shrinks and the queries and keys
+# barely learn. Dividing by √d_k brings the scores back to variance 1 for every $d_k$, so entropy and
+# gradient do not depend on the head size (the sentences above say what this run measured). The argument
+# is about the *start* of training, with random vectors; a trained model can learn larger or smaller
+# scores where it needs them (section 6 looks at MiniLM).
 #
 # ## 4. Padding masks
 #
@@ -296,12 +323,24 @@ print(f"with the mask:    token vectors differ from the unpadded run by at most 
       f"sentence-vector cosine {cos_masked:.6f}")
 print(f"without the mask: token vectors differ by up to {diff_unmasked:.2f}; sentence-vector cosine {cos_unmasked:.4f}")
 print("share of attention the real tokens put on [PAD] without the mask, per layer:", np.round(pad_share, 3))
+display(Markdown("\n".join("- " + text for text in [
+    claims.claim("mask_makes_padding_harmless", cos_masked > 0.99999,
+                 f"With the mask, padding changed nothing beyond rounding: token vectors within {diff_masked:.1e} "
+                 f"of the unpadded run, sentence-vector cosine {cos_masked:.6f}.",
+                 f"With the mask, padding still changed the snippet: token vectors moved by {diff_masked:.1e}, "
+                 f"sentence-vector cosine {cos_masked:.6f} (bar 0.99999)."),
+    claims.claim("no_mask_reads_padding", cos_unmasked < cos_masked and max(pad_share) > 0.05,
+                 f"Without the mask, the real tokens put on average {max(pad_share):.3f} of their attention on "
+                 f"`[PAD]` in the layer where that share was largest, their vectors moved by up to {diff_unmasked:.2f} and the sentence-vector cosine "
+                 f"fell to {cos_unmasked:.4f}.",
+                 f"Without the mask, this snippet hardly changed (at most {max(pad_share):.3f} of the attention "
+                 f"on `[PAD]`, cosine {cos_unmasked:.4f}): the run does not show the harm."),
+])))
 
 # %% [markdown]
-# With the mask, padding changes nothing (differences at rounding level): the same snippet gets the
-# same vector whatever it is batched with. Without it, the snippet's real tokens spend a large share of
-# their attention on `[PAD]` positions, its token vectors change substantially, and its sentence
-# vector drifts: it would get a different prediction depending on which *other* sentences happen to
+# The mask exists so that padding changes nothing beyond rounding: the same snippet must get the same
+# vector whatever it is batched with. A snippet whose real tokens spend attention on `[PAD]` positions
+# gets token and sentence vectors, and so predictions, that depend on which *other* sentences happen to
 # share its batch. (The mean pooling above also uses the mask, for the same reason.)
 #
 # ## 5. Several heads
@@ -338,6 +377,12 @@ with torch.no_grad():
     ref_out, ref_probs = torch_mha(x, x, x, key_padding_mask=token_mask == 0, average_attn_weights=False)
 mha_max_abs_diff = max(float((mha_out - ref_out).abs().max()), float((mha_probs - ref_probs).abs().max()))
 print(f"max |ours - torch.nn.MultiheadAttention| (outputs and probabilities): {mha_max_abs_diff:.1e}")
+display(Markdown(claims.claim(
+    "hand_written_attention_matches_pytorch", sdpa_max_abs_diff < 1e-5 and mha_max_abs_diff < 1e-5,
+    f"The hand-written attention matched PyTorch's fused kernel (largest difference {sdpa_max_abs_diff:.1e}) and "
+    f"`torch.nn.MultiheadAttention` ({mha_max_abs_diff:.1e}) to float32 rounding (bar 1e-5).",
+    f"The hand-written attention did NOT match PyTorch to 1e-5: largest differences {sdpa_max_abs_diff:.1e} "
+    f"(fused kernel) and {mha_max_abs_diff:.1e} (`torch.nn.MultiheadAttention`).")))
 
 # %% [markdown]
 # ## 6. The real thing: every head of a pretrained BERT, reproduced
@@ -368,12 +413,19 @@ per_layer = pd.DataFrame(attention.compare_with_bert(model, batch))
 bert_attention_max_abs_diff = float(per_layer["max_abs_diff"].max())
 print(f"{n_sentences} snippets × {config.num_hidden_layers} layers × {config.num_attention_heads} heads; "
       f"largest difference from the model's own probabilities: {bert_attention_max_abs_diff:.1e}")
+display(Markdown(claims.claim(
+    "bert_attention_reproduced", bert_attention_max_abs_diff <= 1e-5,
+    f"Every attention probability of {model_name} ({config.num_hidden_layers} layers × "
+    f"{config.num_attention_heads} heads, {n_sentences} snippets) was reproduced from its weights to within "
+    f"{bert_attention_max_abs_diff:.1e} (bar 1e-5).",
+    f"The recomputed probabilities of {model_name} differ from the model's own by up to "
+    f"{bert_attention_max_abs_diff:.1e}, above the bar of 1e-5: the formula does not reproduce this model.")))
 per_layer
 
 # %% [markdown]
-# The probabilities agree to float32 precision (our code happens to do the same operations in the same
-# order as the library's, so the match may even be exact). The difference would only look like
-# rounding if we reordered the arithmetic, for instance scaling the queries *before* the product:
+# When the recomputation does the same operations in the same order as the library, the match can be
+# exact; reordering the arithmetic, for instance scaling the queries *before* the product, leaves a
+# difference at float32 rounding level:
 
 # %%
 with torch.no_grad():
@@ -387,8 +439,9 @@ print(f"layer 0, scale applied to q first: max difference {float((reordered - ou
 
 # %% [markdown]
 # What about √d_k in a trained model? Recompute the same layers with the factor dropped (scale 1
-# instead of 1/√32): the heads become much sharper, the saturation of section 3 in a real network.
-# (This is not how the model was trained, so the numbers show what the factor does, not a better model.)
+# instead of 1/√32). If section 3's argument carries over to a trained network, the heads become sharper
+# (lower entropy). (This is not how the model was trained, so the numbers show what the factor does, not a
+# better model.)
 
 # %%
 entropy_rows = []
@@ -404,7 +457,15 @@ with torch.no_grad():
                                                           scale=scale)
             entropy = attention.softmax_entropy(p).permute(0, 2, 1)[real_keys]  # (real tokens, heads)
             entropy_rows.append({"layer": layer, "version": name, "mean entropy (nats)": float(entropy.mean())})
-pd.DataFrame(entropy_rows).pivot(index="layer", columns="version", values="mean entropy (nats)").round(3)
+entropy_table = pd.DataFrame(entropy_rows).pivot(index="layer", columns="version", values="mean entropy (nats)")
+entropy_drop = entropy_table["as trained (1/√d_k)"] - entropy_table["without 1/√d_k"]
+display(Markdown(claims.claim(
+    "trained_heads_sharper_without_scale", bool((entropy_drop > 0).all()),
+    f"Without 1/√d_k every layer's heads became sharper: mean entropy {entropy_drop.min():.3f} to "
+    f"{entropy_drop.max():.3f} nats lower, the saturation of section 3 in a real network.",
+    f"Without 1/√d_k the heads did NOT become sharper in every layer (entropy change per layer "
+    f"{(-entropy_drop).round(3).tolist()} nats).")))
+entropy_table.round(3)
 
 # %% [markdown]
 # ## 7. What do the heads look at?
@@ -430,6 +491,20 @@ picked = {}
 for habit in ["previous token", "next token", "[CLS]", "entropy"]:
     best = habits[habit].drop(list(picked.values()), errors="ignore").idxmax()
     picked[habit] = best
+(prev_layer, prev_head), (cls_layer, cls_head) = picked["previous token"], picked["[CLS]"]
+prev_share = float(habits.loc[picked["previous token"], "previous token"])
+cls_share = float(habits.loc[picked["[CLS]"], "[CLS]"])
+display(Markdown("\n".join("- " + text for text in [
+    claims.claim("a_head_reads_previous_token", prev_share > 0.5,
+                 f"Head {prev_head} of layer {prev_layer} put on average {prev_share:.3f} of its attention on the "
+                 "previous token: it follows the word order.",
+                 f"No head put most of its attention on the previous token (at most {prev_share:.3f}, "
+                 f"head {prev_head} of layer {prev_layer})."),
+    claims.claim("a_head_reads_cls", cls_share > 0.5,
+                 f"Head {cls_head} of layer {cls_layer} put on average {cls_share:.3f} of its attention on `[CLS]`.",
+                 f"No head put most of its attention on `[CLS]` (at most {cls_share:.3f}, head {cls_head} "
+                 f"of layer {cls_layer})."),
+])))
 pd.DataFrame({habit: habits.loc[best] for habit, best in picked.items()}).T.round(3).rename_axis("most extreme at")
 
 # %%
@@ -452,10 +527,11 @@ fig.suptitle(f"Attention probabilities recomputed from MiniLM's weights: {senten
 plt.show()
 
 # %% [markdown]
-# Each row is one token's distribution over the sentence. Some heads follow the word order (a
-# diagonal just below or above the main one), some send almost everything to `[CLS]` (a pattern often
-# read as a head "doing nothing" when it has nothing useful to read), and some spread their attention
-# broadly. These are habits measured on a handful of snippets, not a full explanation of what the
+# Each row is one token's distribution over the sentence. A head that follows the word order draws a
+# diagonal just below or above the main one; a head that sends almost everything to `[CLS]` draws one
+# bright column (a pattern often read as a head "doing nothing" when it has nothing useful to read); a
+# broad head spreads its colour over the row (the sentences above the table say which habits this run
+# found, and how strong). These are habits measured on a handful of snippets, not a full explanation of what the
 # model computes: a head's output also goes through its value vectors and the layers above.
 #
 # ## 8. What attention costs
@@ -491,6 +567,24 @@ print(f"fitted exponents for n ≥ 1024: attention time ~ n^{time_exponent:.2f},
 slower = timing_table[timing_table["attention_s"] > timing_table["projections_s"]]["n"]
 print("shortest measured length where attention takes longer than the projections:",
       int(slower.min()) if len(slower) else "none measured")
+display(Markdown("\n".join("- " + text for text in [
+    claims.claim("attention_time_quadratic", 1.5 <= time_exponent <= 2.5,
+                 f"Fitted over n ≥ 1024, attention time grew like n^{time_exponent:.2f}, close to the n² of the "
+                 f"theory (the lesson accepts 1.5 to 2.5).",
+                 f"Fitted over n ≥ 1024, attention time grew like n^{time_exponent:.2f}: outside 1.5 to 2.5, so "
+                 "this machine's timings do not show the n² clearly."),
+    claims.claim("projections_grow_slower", projection_exponent < time_exponent,
+                 f"The projections grew more slowly, like n^{projection_exponent:.2f}.",
+                 f"The projections did NOT grow more slowly than attention here (n^{projection_exponent:.2f} "
+                 f"vs n^{time_exponent:.2f})."),
+    claims.claim("attention_overtakes_projections", len(slower) > 0,
+                 f"The shortest measured length at which attention took longer than the projections was "
+                 f"n = {int(slower.min()) if len(slower) else 0}.",
+                 "Attention never took longer than the projections at the measured lengths."),
+    claims.claim("attention_memory_quadratic", 1.8 <= memory_exponent <= 2.2,
+                 f"Attention's peak memory grew like n^{memory_exponent:.2f}, close to n².",
+                 f"Attention's peak memory grew like n^{memory_exponent:.2f}, outside 1.8 to 2.2."),
+])))
 timing_table.round(5)
 
 # %%
@@ -513,17 +607,17 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# On log-log axes a power law is a straight line whose slope is the exponent. Read the table's
-# `local_exponent` column from top to bottom: at short lengths fixed overheads hide the $n^2$
-# (slopes below 2); in the middle the slope usually *exceeds* 2, because the $n \times n$ tensors stop
-# fitting in the CPU's caches and every element becomes slower to reach; once they are far larger than
-# the caches, each doubling of $n$ costs about four times as much, and the fit over $n \ge 1024$ comes
-# out close to 2. The projections grow much more slowly (about linearly, plus overheads): for short
-# sentences they dominate, for long inputs the $n^2$ part does. Memory follows $n^2$ almost exactly:
-# at its peak the step holds about two $n \times n$ tensors per head (the scaled scores and the
-# probabilities). This is why BERT-style models cap their inputs (512 tokens for MiniLM), and why fused
-# kernels (PyTorch's `scaled_dot_product_attention`, FlashAttention) compute the same result in tiles
-# without ever storing the full matrix.
+# On log-log axes a power law is a straight line whose slope is the exponent. Reading the table's
+# `local_exponent` column from top to bottom: at short lengths fixed overheads can hide the $n^2$ (slopes
+# below 2); in the middle the slope can *exceed* 2, because the $n \times n$ tensors stop fitting in the
+# CPU's caches and every element becomes slower to reach; once they are far larger than the caches, each
+# doubling of $n$ should cost about four times as much, which is why the fit uses $n \ge 1024$. The
+# projections' cost grows about linearly (plus overheads), so for short sentences they can dominate and
+# for long inputs the $n^2$ part must. Memory should follow $n^2$: at its peak the step holds about two $n
+# \times n$ tensors per head (the scaled scores and the probabilities). The sentences above the table say
+# what this run measured. This is why BERT-style models cap their inputs (512 tokens for MiniLM), and why
+# fused kernels (PyTorch's `scaled_dot_product_attention`, FlashAttention) compute the same result in
+# tiles without ever storing the full matrix.
 #
 # ## 9. Exercises
 #
@@ -623,6 +717,7 @@ lesson.save_metrics({
     "projection_exponent": projection_exponent,
     "memory_exponent": memory_exponent,
     "timing": timing,  # one flat dict per sequence length
+    **claims.as_metrics(),
 })
 assert sdpa_max_abs_diff < 1e-5 and mha_max_abs_diff < 1e-5, "hand-written attention must match PyTorch's"
 assert bert_attention_max_abs_diff <= 1e-5, "every head of the real BERT must be reproduced to 1e-5"
@@ -637,16 +732,15 @@ assert 1.8 <= memory_exponent <= 2.2, f"attention memory should grow like n² (f
 # ## Summary and what next
 #
 # * Attention is three steps: compare every query with every key (dot products), turn each row of
-#   scores into probabilities (softmax), and mix the values with those probabilities. Our ten-line
-#   version matches PyTorch's fused kernel and `torch.nn.MultiheadAttention` to float32 rounding.
-# * The 1/√d_k keeps the scores at unit variance whatever the head size; without it the softmax
-#   saturates on one key and its gradient vanishes (measured above at the chosen `d_k`).
-# * A padding mask gives `[PAD]` keys zero weight; without it a sentence's vector depends on what it
-#   was batched with.
-# * Multi-head attention is a reshape, one attention per head, and a reshape back.
-# * From its own weights and the hidden states entering each layer, we reproduced every attention
-#   probability of a pretrained MiniLM to within the bar of 1e-5.
-# * Attention's time and memory grow like n², which is why inputs are capped and why fused kernels exist.
-#
+#   scores into probabilities (softmax), and mix the values with those probabilities.
+# * The 1/√d_k is there to keep the scores at unit variance whatever the head size; a padding mask
+#   gives `[PAD]` keys zero weight; multi-head attention is a reshape, one attention per head, and a
+#   reshape back. Every head compares every query with every key, so its cost grows with the square of
+#   the length, which is why inputs are capped and why fused kernels exist.
+
+# %%
+display(Markdown(claims.markdown("What this run showed")))
+
+# %% [markdown]
 # **Next:** [07 · BERT fine-tuning](07_bert_fine_tuning.ipynb) trains such a model end to end on a real
 # sentiment task, with the pitfalls of the source articles fixed.

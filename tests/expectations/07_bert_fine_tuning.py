@@ -4,7 +4,8 @@
 def check(m: dict) -> None:
     # a short fine-tuning run already beats always answering the majority class clearly
     assert m["test_accuracy"] > m["majority_accuracy"] + 0.05
-    assert 0.5 < m["test_f1"] <= 1.0
+    # F1 of 'fresh', the larger class, is not immune to imbalance: always answering 'fresh' scores constant_f1
+    assert 0.5 < m["test_f1"] <= 1.0 and m["test_f1"] > m["constant_f1"] + 0.02
     assert m["frozen_test_accuracy"] > m["majority_accuracy"]
     assert 0.4 < m["trainer_test_accuracy"] <= 1.0 and 0.4 < m["course_loop_test_accuracy"] <= 1.0
     assert m["reload_max_abs_logit_diff"] <= 1e-6

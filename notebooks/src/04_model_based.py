@@ -65,6 +65,8 @@ from transfer_utils import training
 from transfer_utils.core.exercises import check_function
 from transfer_utils.models.parts import count_parameters
 from transfer_utils.core.runtime import check_float, check_int, check_seed, start_lesson
+from transfer_utils.core.evidence import Claims, compare, constant_baseline, summarize
+from IPython.display import Markdown, display
 
 lesson = start_lesson("04_model_based", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_int("k", k, low=1, high=1000)
@@ -77,6 +79,7 @@ settings = lesson.pick(smoke={"steps": 60, "seeds": 1, "test": 1000, "joint_sour
                        default={"steps": 300, "seeds": 2, "test": 2000, "joint_source": 2000})
 check_seed(seed, max(2, settings["seeds"]))  # runs use seed, seed + 1, ...
 print(lesson, settings)
+claims = Claims()  # every sentence below that states a result is decided by this run's numbers
 
 # %% [markdown]
 # ## 1. Model-based transfer: the parameters are the knowledge
@@ -106,8 +109,11 @@ source_test = datasets.sample_n(source_model.class_subset(fashion.test, source_m
 target_test_loader = image_tensors.image_loader(image_tensors.grey_tensor(target_test.x), target_test.y, 500)
 source_test_loader = image_tensors.image_loader(image_tensors.grey_tensor(source_test.x), source_test.y, 500)
 source_acc_before = training.evaluate(source.model, source_test_loader)["accuracy"]
+target_constant = constant_baseline(target_test.y, "accuracy")  # always answering the commonest class
+source_constant = constant_baseline(source_test.y, "accuracy")
 print(f"source model: {'from the cache' if source.cached else 'trained now'}; "
-      f"source-task test accuracy {source_acc_before:.3f} on {len(source_test)} images")
+      f"source-task test accuracy {source_acc_before:.3f} on {len(source_test)} images "
+      f"(constant predictor: {source_constant:.3f}); target test: constant predictor {target_constant:.3f}")
 print("stages, input to output:", [name for name, _ in source.model.stages()])
 
 # %% [markdown]
@@ -163,35 +169,60 @@ print(f"AdamW by hand vs torch.optim.AdamW: largest difference {adamw_update_max
 
 # %% [markdown]
 # A small illustration of the difference (two weights, both starting at 1; the first gets large noisy
-# gradients, the second none, as an unused feature would). 300 steps with λ = 0.1:
+# gradients, the second none, as an unused feature would), `demo_steps` steps with learning rate
+# `demo_lr` and decay `demo_lam`:
 
 # %%
+demo_steps, demo_lr, demo_lam = 300, 0.01, 0.1
+
+
 def final_weights(optimizer_class) -> list[float]:
-    """Two weights after 300 steps: one with noisy gradients of size ~10, one with no gradient at all."""
+    """Two weights after demo_steps steps: one with noisy gradients of size ~10, one with no gradient at all."""
     w = torch.ones(2, requires_grad=True)
-    opt = optimizer_class([w], lr=0.01, weight_decay=0.1)
+    opt = optimizer_class([w], lr=demo_lr, weight_decay=demo_lam)
     noise = torch.Generator().manual_seed(0)
-    for _ in range(300):
+    for _ in range(demo_steps):
         w.grad = torch.stack([10 * torch.randn((), generator=noise), torch.zeros(())])
         opt.step()
     return [round(v, 3) for v in w.detach().tolist()]
 
 
-pd.DataFrame({"Adam(weight_decay=0.1): L2 inside the adaptive step": final_weights(torch.optim.Adam),
-              "AdamW(weight_decay=0.1): decoupled decay": final_weights(torch.optim.AdamW)},
+adam_weights, adamw_weights = final_weights(torch.optim.Adam), final_weights(torch.optim.AdamW)
+pd.DataFrame({f"Adam(weight_decay={demo_lam}): L2 inside the adaptive step": adam_weights,
+              f"AdamW(weight_decay={demo_lam}): decoupled decay": adamw_weights},
              index=["weight with large gradients", "weight with no gradient"]).T
 
 # %% [markdown]
-# With Adam + L2 the weight that never receives a gradient is driven to zero at Adam's full step size
-# (its "gradient" is only λθ, which the normalisation blows up to size one), while the busy weight
-# barely feels the decay. AdamW shrinks both by the same factor, (1 − ηλ)³⁰⁰ ≈ 0.74 in the absence
-# of a gradient. With SGD the two formulations are the same thing, as the check above shows.
-#
+# Why the two differ: with Adam + L2 the "gradient" of a weight that never receives a loss gradient
+# is only λθ, which Adam's normalisation blows up to size one, so that weight moves at Adam's full step
+# size; a weight with large gradients is divided by a large √v̂, so its λθ term hardly counts. AdamW
+# multiplies every weight by $(1 - \eta\lambda)$ at every step, gradient or not. With SGD the two
+# formulations are the same thing, as the check above shows. What this run shows:
+
+# %%
+decay_factor = (1 - demo_lr * demo_lam) ** demo_steps  # AdamW's shrink of a weight that never gets a gradient
+display(Markdown(" ".join([
+    claims.claim("adam_l2_zeroes_unused_weight", adam_weights[1] < 0.05,
+                 f"With Adam + L2 the weight with no gradient ends at {adam_weights[1]:.3f}: driven to zero.",
+                 f"With Adam + L2 the weight with no gradient ends at {adam_weights[1]:.3f}: not driven to zero here."),
+    claims.claim("adam_l2_spares_busy_weight", adam_weights[0] > adamw_weights[0],
+                 f"The weight with large gradients keeps more under Adam + L2 ({adam_weights[0]:.3f}) than under "
+                 f"AdamW ({adamw_weights[0]:.3f}): inside the adaptive step the decay hardly reaches it.",
+                 f"The weight with large gradients does not keep more under Adam + L2 ({adam_weights[0]:.3f}) than "
+                 f"under AdamW ({adamw_weights[0]:.3f}) in this run."),
+    claims.claim("adamw_unused_weight_is_pure_decay", abs(adamw_weights[1] - decay_factor) < 1e-3,
+                 f"AdamW's weight with no gradient ends at {adamw_weights[1]:.3f}, the pure decay "
+                 f"(1 − ηλ)^n = (1 − {demo_lr}·{demo_lam})^{demo_steps} = {decay_factor:.3f}.",
+                 f"AdamW's weight with no gradient ends at {adamw_weights[1]:.3f}, not the pure decay "
+                 f"(1 − ηλ)^n = {decay_factor:.3f}: something else moved it."),
+])))
+
+# %% [markdown]
 # ## 3. Six strategies on the same task and budget
 #
 # Every strategy starts from the same pretrained network with the same new head, sees the same `k`
 # labelled images per class with the same augmentation (random shifts and mirror images), and takes
-# the same number of SGD steps (momentum 0.9, learning rate decayed to zero with a cosine). Only what
+# the same number of SGD steps (`momentum=0.9`, learning rate decayed to zero with a cosine). Only what
 # may change differs:
 #
 # | strategy | what trains |
@@ -280,32 +311,74 @@ ax.legend(loc="lower left", fontsize="small")
 plt.show()
 
 # %% [markdown]
-# ### 3.1 Reading the table
+# ### Reading the table
 #
-# * **Head only** cannot forget: the body does not change, and `training.fit` (through `training.train_mode`) keeps frozen
-#   batch-norm layers in eval mode, so even their running statistics stay put. Its source accuracy is
-#   exactly the one before. It is also the weakest on the target: features tuned to tell a T-shirt from
-#   a coat are not enough to tell a sandal from a sneaker.
-# * **Full fine-tuning** learns the target best or close to best and **forgets most of the source task**.
-#   The sources' "transfer keeps the source performance" is false for fine-tuning: the network becomes a
-#   target-task network.
-# * **Gradual unfreezing** reaches about the same target accuracy with far less forgetting: the lower
-#   stages train only in the last phases. **Layer-wise rates** sit in between: the lower stages move
-#   slowly, but from the first step on.
-# * **L2-SP vs weight decay** at the same strength: pulling towards the pretrained weights keeps more of
-#   the source task than pulling towards zero (see the distance column: weight decay moves the weights
-#   *away* from θ⁰). On the target they are close.
-# * Differences of a point or two in target accuracy are within the seed spread (`target_acc_std`); the
-#   forgetting differences are much larger than that.
+# What to expect from the mechanics: **head only** cannot forget, because the body does not change and
+# `training.fit` (through `training.train_mode`) keeps frozen batch-norm layers in eval mode, so even
+# their running statistics stay put; but it can only re-weight features tuned to tell a T-shirt from a
+# coat. **Full fine-tuning** lets every weight follow the target loss, so nothing protects the source
+# task. **Gradual unfreezing** trains the lower stages only in the last phases, **layer-wise rates** move
+# them slowly from the first step on. **L2-SP** pulls towards θ⁰, **weight decay** towards zero, that is
+# *away* from θ⁰. Whether this run bears these expectations out, decided by its own numbers (means over
+# seeds; a comparison needs at least three seeds to call a winner):
 
 # %%
-best_target = table.target_acc.idxmax()
-least_forgetting = table.drop(index="head only").source_acc_after.idxmax()
-print(f"best target accuracy: {best_target} ({table.target_acc.max():.3f}); "
-      f"least forgetting among strategies that train the body: {least_forgetting} "
-      f"(source {table.loc[least_forgetting, 'source_acc_after']:.3f} vs {source_acc_before:.3f} before)")
-print(f"full fine-tuning: source accuracy {source_acc_before:.3f} → {table.loc['full fine-tuning', 'source_acc_after']:.3f}; "
-      f"L2-SP {table.loc['L2-SP', 'source_acc_after']:.3f} vs weight decay {table.loc['weight decay', 'source_acc_after']:.3f}")
+per_seed = {name: runs[runs.strategy == name].sort_values("seed") for name in STRATEGIES}
+target_of = {name: per_seed[name].target_acc.tolist() for name in STRATEGIES}
+source_of = {name: per_seed[name].source_acc_after.tolist() for name in STRATEGIES}
+body_strategies = STRATEGIES[1:]
+over_seeds = f"mean over {settings['seeds']} seed(s); a ranking of means, not a comparison"
+display(Markdown("\n".join(f"- {text}" for text in [
+    f"Constant predictor on the target test set: {target_constant:.3f}; on the source test set: {source_constant:.3f}.",
+    claims.claim("head_only_forgets_nothing", all(a == source_acc_before for a in source_of["head only"]),
+                 f"Head only keeps the source accuracy at exactly {source_acc_before:.3f} on every seed: it forgets nothing.",
+                 f"Head only changes the source accuracy ({summarize(source_of['head only'])} vs {source_acc_before:.3f} "
+                 f"before): something in the frozen body moved."),
+    claims.claim("head_only_lowest_target", table.target_acc.idxmin() == "head only",
+                 f"Head only has the lowest mean target accuracy ({table.target_acc.min():.3f}; {over_seeds}).",
+                 f"Head only does not have the lowest mean target accuracy: {table.target_acc.idxmin()} has "
+                 f"({table.target_acc.min():.3f}, head only {table.loc['head only', 'target_acc']:.3f})."),
+    "Target, full fine-tuning vs head only: "
+    + claims.comparison("full_vs_head_target", compare(target_of["full fine-tuning"], target_of["head only"],
+                                                       "full fine-tuning", "head only")),
+    claims.claim("full_fine_tuning_best_target", table.target_acc.idxmax() == "full fine-tuning",
+                 f"Full fine-tuning has the highest mean target accuracy ({table.target_acc.max():.3f}; {over_seeds}).",
+                 f"Full fine-tuning does not have the highest mean target accuracy: {table.target_acc.idxmax()} "
+                 f"({table.target_acc.max():.3f}) vs full fine-tuning {table.loc['full fine-tuning', 'target_acc']:.3f}; {over_seeds}."),
+    claims.claim("full_fine_tuning_forgets", table.loc["full fine-tuning", "source_acc_after"] < source_acc_before - 0.1,
+                 f"Full fine-tuning drops the source accuracy from {source_acc_before:.3f} to "
+                 f"{table.loc['full fine-tuning', 'source_acc_after']:.3f}: transfer does not keep the source performance.",
+                 f"Full fine-tuning keeps most of the source accuracy ({source_acc_before:.3f} → "
+                 f"{table.loc['full fine-tuning', 'source_acc_after']:.3f})."),
+    claims.claim("most_forgetting_is_full_fine_tuning", table.source_acc_after.idxmin() == "full fine-tuning",
+                 f"Of the six, full fine-tuning forgets most (lowest mean source accuracy after; {over_seeds}).",
+                 f"Of the six, {table.source_acc_after.idxmin()} forgets most (mean source accuracy after "
+                 f"{table.source_acc_after.min():.3f}, full fine-tuning {table.loc['full fine-tuning', 'source_acc_after']:.3f}; "
+                 f"{over_seeds})."),
+    "Source kept, gradual unfreezing vs full fine-tuning: "
+    + claims.comparison("unfreezing_vs_full_source", compare(source_of["gradual unfreezing"], source_of["full fine-tuning"],
+                                                             "gradual unfreezing", "full fine-tuning"), "source accuracy"),
+    "Target, gradual unfreezing vs full fine-tuning: "
+    + claims.comparison("unfreezing_vs_full_target", compare(target_of["gradual unfreezing"], target_of["full fine-tuning"],
+                                                             "gradual unfreezing", "full fine-tuning")),
+    "Source kept, layer-wise rates vs full fine-tuning: "
+    + claims.comparison("layerwise_vs_full_source", compare(source_of["layer-wise rates"], source_of["full fine-tuning"],
+                                                            "layer-wise rates", "full fine-tuning"), "source accuracy"),
+    claims.claim("l2sp_nearer_pretrained", all(per_seed["L2-SP"].distance_from_pretrained.values
+                                               < per_seed["weight decay"].distance_from_pretrained.values),
+                 f"L2-SP ends nearer the pretrained weights than weight decay on each of the {settings['seeds']} seed(s) "
+                 f"(mean distance {table.loc['L2-SP', 'distance_from_pretrained']:.2f} vs "
+                 f"{table.loc['weight decay', 'distance_from_pretrained']:.2f}).",
+                 f"L2-SP does not end nearer the pretrained weights than weight decay on every seed "
+                 f"(mean distance {table.loc['L2-SP', 'distance_from_pretrained']:.2f} vs "
+                 f"{table.loc['weight decay', 'distance_from_pretrained']:.2f})."),
+    "Source kept, L2-SP vs weight decay: "
+    + claims.comparison("l2sp_vs_decay_source", compare(source_of["L2-SP"], source_of["weight decay"],
+                                                        "L2-SP", "weight decay"), "source accuracy"),
+    "Target, L2-SP vs weight decay: "
+    + claims.comparison("l2sp_vs_decay_target", compare(target_of["L2-SP"], target_of["weight decay"],
+                                                        "L2-SP", "weight decay")),
+])))
 
 # %% [markdown]
 # ## 4. Forgetting, looked at closely
@@ -348,13 +421,39 @@ forgetting = pd.DataFrame({"source before": source_acc_before,
 forgetting.round(3)
 
 # %% [markdown]
-# With the pretrained weights, target statistics alone cost only a little (first printout): the
-# source accuracy moves, although no weight did, which is why frozen layers must keep their batch norm
-# in eval mode. After fine-tuning, re-estimating the statistics on source images recovers a large share
-# of the lost source accuracy for every strategy that trains the body, but not all of it: the rest is
-# forgetting in the weights themselves. Practical consequences: when a network must keep serving its
-# old task, keep a copy of the statistics (or of the whole network) per task, prefer gradual
-# unfreezing or L2-SP, and *measure* the old task after fine-tuning instead of assuming it survived.
+# How to read the two measurements: any change of source accuracy in the first printout comes from
+# the statistics alone, since no weight moved (which is why frozen layers must keep their batch norm
+# in eval mode); in the table, what recalibration brings back was lost through the statistics, and the
+# rest is forgetting in the weights themselves. What this run shows (the table is the first seed's):
+
+# %%
+body_after = {n: forgetting.loc[n, "source after"] for n in body_strategies}
+body_recal = {n: recalibrated[n] for n in body_strategies}
+recovered_share = {n: (body_recal[n] - body_after[n]) / (source_acc_before - body_after[n])
+                   if source_acc_before > body_after[n] else float("nan") for n in body_strategies}
+display(Markdown("\n".join(f"- {text}" for text in [
+    claims.claim("statistics_alone_cost_little", 0 <= source_acc_before - drift_source_acc < 0.05,
+                 f"Target statistics alone, with the pretrained weights, move the source accuracy from "
+                 f"{source_acc_before:.3f} to {drift_source_acc:.3f}: a small cost.",
+                 f"Target statistics alone, with the pretrained weights, move the source accuracy from "
+                 f"{source_acc_before:.3f} to {drift_source_acc:.3f}: not a small cost."),
+    claims.claim("recalibration_recovers_part", all(body_after[n] < body_recal[n] < source_acc_before for n in body_strategies),
+                 "For every strategy that trains the body, re-estimating the statistics on source images recovers part "
+                 "of the lost source accuracy but not all of it (share recovered: "
+                 + ", ".join(f"{n} {recovered_share[n]:.0%}" for n in body_strategies) + ").",
+                 "Re-estimating the statistics does not recover part-but-not-all of the loss for every strategy "
+                 "that trains the body (after → recalibrated: "
+                 + ", ".join(f"{n} {body_after[n]:.3f} → {body_recal[n]:.3f}" for n in body_strategies) + ")."),
+    f"Least forgetting among the strategies that train the body, by mean over {settings['seeds']} seed(s): "
+    f"{table.loc[list(body_strategies)].source_acc_after.idxmax()} "
+    f"({table.loc[list(body_strategies)].source_acc_after.max():.3f}); the comparisons above say whether the seeds "
+    f"are enough to call it.",
+])))
+
+# %% [markdown]
+# Practical consequences, whatever the ranking: when a network must keep serving its old task, keep a
+# copy of the statistics (or of the whole network) per task, and *measure* the old task after
+# fine-tuning instead of assuming it survived.
 #
 # ## 5. Parameter sharing: one encoder, two heads
 #
@@ -395,20 +494,37 @@ sharing = pd.DataFrame({
     "source accuracy": [source_acc_before, joint_source_acc],
     "seconds": [full_row.seconds, joint_seconds]},
     index=["two separate models (pretrained + fine-tuned copy)", "one shared encoder, two heads (joint)"])
+sharing["target constant predictor"] = target_constant
+sharing["source constant predictor"] = source_constant
 sharing.round(3)
 
 # %% [markdown]
+# The shared encoder never stops training on the source task, so it has a reason to keep it; the
+# source images are also extra training signal for the shared layers. The price: every step processes
+# two batches, and the source data must still be at hand. What this run (first seed only) shows:
+
 # %%
-print(f"shared encoder: {shared_params / separate_params:.0%} of the parameters of two models; target "
-      f"{joint_target_acc:.3f} vs {full_row.target_acc:.3f} for the separate copy; source {joint_source_acc:.3f} "
-      f"vs {source_acc_before:.3f} untouched and {full_row.source_acc_after:.3f} after plain fine-tuning")
+display(Markdown("\n".join(f"- {text}" for text in [
+    claims.claim("shared_fewer_params", shared_params < separate_params,
+                 f"The shared encoder has {shared_params / separate_params:.0%} of the parameters of two models.",
+                 f"The shared encoder has {shared_params / separate_params:.0%} of the parameters of two models: no saving."),
+    claims.claim("shared_keeps_source", joint_source_acc > full_row.source_acc_after + 0.1,
+                 f"It keeps the source task far better than plain fine-tuning: source accuracy {joint_source_acc:.3f} vs "
+                 f"{full_row.source_acc_after:.3f} (untouched network {source_acc_before:.3f}, constant predictor "
+                 f"{source_constant:.3f}).",
+                 f"It does not keep the source task clearly better than plain fine-tuning: {joint_source_acc:.3f} vs "
+                 f"{full_row.source_acc_after:.3f} (untouched {source_acc_before:.3f})."),
+    "Target, shared encoder vs the separate fine-tuned copy: "
+    + claims.comparison("shared_vs_separate_target", compare([joint_target_acc], [full_row.target_acc],
+                                                             "shared encoder", "separate copy")),
+    claims.claim("shared_slower", joint_seconds > full_row.seconds,
+                 f"Training it took longer: {joint_seconds:.1f} s vs {full_row.seconds:.1f} s for the fine-tuned copy.",
+                 f"Training it did not take longer here: {joint_seconds:.1f} s vs {full_row.seconds:.1f} s for the "
+                 f"fine-tuned copy."),
+])))
 
 # %% [markdown]
-# The shared encoder answers both questions with half the parameters. It keeps most of the source
-# accuracy, because it never stops training on the source task, and it learns the target about as
-# well as the separate fine-tuned copy (the source images act as extra training signal for the shared
-# layers). The price: every step processes two batches, so it takes longer, and the source data must
-# still be at hand. This is multi-task learning, taken further in lesson 09.
+# This is multi-task learning, taken further in lesson 09.
 #
 # ## 6. Exercises
 #
@@ -485,6 +601,55 @@ strategy_rows = [{"strategy": name, "target_acc": row.target_acc, "target_acc_st
                   "source_acc_after": row.source_acc_after, "trainable_params": int(row.trainable_params),
                   "distance_from_pretrained": row.distance_from_pretrained, "seconds": row.seconds}
                  for name, row in table.iterrows()]
+summary_start = len(claims.records)  # the claims from here on make up the summary
+
+
+def stated(what: str, name: str, result, metric: str = "accuracy") -> str:
+    """A comparison's sentence, recorded with what it compares in front."""
+    claims.comparison(name, result, metric)
+    claims.records[-1]["text"] = f"{what}: {claims.records[-1]['text']}"
+    return claims.records[-1]["text"]
+
+
+claims.claim("summary_head_only", (table.loc["head only", "source_acc_after"] == source_acc_before
+                                                  and table.target_acc.idxmin() == "head only"),
+             f"Training only the head forgot nothing (source {source_acc_before:.3f} kept) and learnt the least "
+             f"(target {table.loc['head only', 'target_acc']:.3f}, the lowest mean over {settings['seeds']} seed(s); "
+             f"constant predictor {target_constant:.3f}).",
+             f"Training only the head: source {table.loc['head only', 'source_acc_after']:.3f} (before "
+             f"{source_acc_before:.3f}), target {table.loc['head only', 'target_acc']:.3f}, lowest target accuracy: "
+             f"{table.target_acc.idxmin()}.")
+claims.claim("summary_fine_tuning_forgets", table.loc["full fine-tuning", "source_acc_after"] < source_acc_before - 0.1,
+             f"Fine-tuning everything forgot much of the source task ({source_acc_before:.3f} → "
+             f"{table.loc['full fine-tuning', 'source_acc_after']:.3f}): \"transfer keeps the source performance\" held "
+             f"only for what stayed frozen.",
+             f"Fine-tuning everything kept most of the source task ({source_acc_before:.3f} → "
+             f"{table.loc['full fine-tuning', 'source_acc_after']:.3f}).")
+stated("Target accuracy, full fine-tuning vs the best other strategy that trains the body",
+       "summary_full_vs_best_other_target",
+                  compare(target_of["full fine-tuning"],
+                          target_of[table.drop(index=["head only", "full fine-tuning"]).target_acc.idxmax()],
+                          "full fine-tuning", table.drop(index=["head only", "full fine-tuning"]).target_acc.idxmax()))
+stated("Source accuracy kept", "summary_unfreezing_vs_full_source",
+                  compare(source_of["gradual unfreezing"], source_of["full fine-tuning"],
+                          "gradual unfreezing", "full fine-tuning"), "source accuracy")
+stated("Source accuracy kept", "summary_layerwise_vs_full_source",
+                  compare(source_of["layer-wise rates"], source_of["full fine-tuning"],
+                          "layer-wise rates", "full fine-tuning"), "source accuracy")
+stated("Source accuracy kept", "summary_l2sp_vs_decay_source",
+                  compare(source_of["L2-SP"], source_of["weight decay"], "L2-SP", "weight decay"), "source accuracy")
+claims.claim("summary_batchnorm_share", all(body_after[n] < body_recal[n] for n in body_strategies),
+             "Re-estimating batch-norm statistics on source images brought back part of the forgotten source accuracy "
+             "for every strategy that trains the body: part of forgetting is in the statistics.",
+             "Re-estimating batch-norm statistics did not bring back source accuracy for every strategy that trains "
+             "the body.")
+claims.claim("summary_sharing", joint_source_acc > full_row.source_acc_after + 0.1 and shared_params < separate_params,
+             f"One shared encoder kept the source task ({joint_source_acc:.3f}) with {shared_params / separate_params:.0%} "
+             f"of the parameters of two models, and reached {joint_target_acc:.3f} on the target "
+             f"(separate copy {full_row.target_acc:.3f}, one seed).",
+             f"One shared encoder: source {joint_source_acc:.3f}, target {joint_target_acc:.3f}, "
+             f"{shared_params / separate_params:.0%} of the parameters; it did not keep the source task clearly better "
+             f"than plain fine-tuning ({full_row.source_acc_after:.3f}).")
 lesson.save_metrics({
     "k": k, "steps": settings["steps"], "seeds": settings["seeds"],
     "source_acc_before": source_acc_before,
@@ -495,12 +660,18 @@ lesson.save_metrics({
     "recalibrated_source_acc": [{"strategy": n, "source_acc": a} for n, a in recalibrated.items()],
     "joint_target_acc": joint_target_acc, "joint_source_acc": joint_source_acc,
     "shared_params": shared_params, "separate_params": separate_params,
+    "target_constant_acc": target_constant, "source_constant_acc": source_constant,
+    "adamw_unused_weight": adamw_weights[1], "adamw_decay_factor": decay_factor,
+    **claims.as_metrics(),
 })
 row = table.to_dict("index")
 assert sgd_update_max_abs_diff < 1e-6 and adamw_update_max_abs_diff < 1e-6
 assert row["head only"]["source_acc_after"] == source_acc_before  # a frozen body forgets nothing
 assert row["full fine-tuning"]["source_acc_after"] < source_acc_before - 0.1  # fine-tuning forgets
 assert max(row[n]["target_acc"] for n in STRATEGIES[1:]) > row["head only"]["target_acc"] + 0.03
+# every strategy learns the target task well above the constant predictor
+assert min(row[n]["target_acc"] for n in STRATEGIES) > target_constant + lesson.pick(smoke=0.15, default=0.4)
+assert abs(adamw_weights[1] - decay_factor) < 1e-3  # AdamW's unused weight is the pure decay, computed independently
 # L2-SP stays nearer the pretrained weights than weight decay; with a full budget that keeps more source accuracy
 assert row["L2-SP"]["distance_from_pretrained"] < row["weight decay"]["distance_from_pretrained"]
 if lesson.profile != "smoke":
@@ -512,15 +683,16 @@ assert joint_source_acc > row["full fine-tuning"]["source_acc_after"] + 0.1 and 
 #
 # * Model-based transfer starts from pretrained parameters; the choice is which of them may move
 #   (freezing, gradual unfreezing), how fast (layer-wise rates) and how far (L2-SP).
-# * On the same budget, training only the head forgets nothing and learns the least; fine-tuning
-#   everything learns the most and **forgets the source task**; layer-wise rates and gradual unfreezing
-#   are close on the target with much less forgetting; L2-SP keeps more than weight decay at the same
-#   strength. "Transfer keeps the source performance" holds only for what stays frozen.
-# * A good part of forgetting is batch-norm statistics; the rest is in the weights.
-# * Sharing one encoder between two tasks keeps both with half the parameters, at the cost of training on both.
+# * Forgetting can sit in the weights and in batch-norm statistics; measure the old task after
+#   fine-tuning rather than assume it survived.
+# * Hard parameter sharing trains one encoder on both tasks at once, at the cost of training on both.
 # * θ ← θ − η∇L − ηλθ is exactly `SGD(weight_decay=λ)`; with Adam, put the decay outside the adaptive
 #   step (AdamW).
-#
+
+# %%
+display(Markdown(Claims(claims.records[summary_start:]).markdown("What this run showed")))
+
+# %% [markdown]
 # **Next:** [05 · Domain adaptation](05_domain_adaptation.ipynb) transfers when the *inputs* shift
 # rather than the classes. [08 · ResNet image transfer](08_resnet_image_transfer.ipynb) asks which
 # layers of this network transfer, and brings in an ImageNet CNN.

@@ -31,6 +31,18 @@ def make_loader(data: Dataset | tuple[np.ndarray | torch.Tensor, ...], batch_siz
                       collate_fn=collate_fn, drop_last=drop_last)
 
 
+def order_generators(loader: Iterable) -> list[torch.Generator]:
+    """The distinct torch generators that decide a loader's order (its own, its sampler's, its batch sampler's)."""
+    found: dict[int, torch.Generator] = {}
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    for owner in (loader, sampler, getattr(batch_sampler, "sampler", None)):
+        generator = getattr(owner, "generator", None)
+        if isinstance(generator, torch.Generator):
+            found.setdefault(id(generator), generator)
+    return list(found.values())
+
+
 class _Cycle:
     """Endless batches of one loader: a new pass (a new shuffle) starts whenever one runs out.
 
@@ -45,11 +57,8 @@ class _Cycle:
         self.taken = 0
 
     def _generators(self) -> list[torch.Generator]:
-        """The loader's generators (its own and its sampler's), each once."""
-        found = {id(g): g for g in (getattr(self.loader, "generator", None),
-                                    getattr(getattr(self.loader, "sampler", None), "generator", None))
-                 if isinstance(g, torch.Generator)}
-        return list(found.values())
+        """The generators that decide the loader's order."""
+        return order_generators(self.loader)
 
     def restart(self) -> None:
         """Start a new pass over the loader."""

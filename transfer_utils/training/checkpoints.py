@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from transfer_utils.data.loaders import order_generators
 from transfer_utils.core.storage import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
 from transfer_utils.training.modes import model_device
 
@@ -97,18 +98,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
-def _generators(loader: Iterable) -> list[torch.Generator]:
-    """The distinct torch generators that decide a DataLoader's order (its own and its sampler's)."""
-    found: dict[int, torch.Generator] = {}
-    sampler = getattr(loader, "sampler", None)
-    batch_sampler = getattr(loader, "batch_sampler", None)
-    for owner in (loader, sampler, getattr(batch_sampler, "sampler", None)):
-        generator = getattr(owner, "generator", None)
-        if isinstance(generator, torch.Generator):
-            found.setdefault(id(generator), generator)
-    return list(found.values())
-
-
 def loader_state(loader: Iterable) -> dict[str, Any]:
     """What the next pass over ``loader`` depends on: its ``state_dict()``, or its generators' states.
 
@@ -117,7 +106,7 @@ def loader_state(loader: Iterable) -> dict[str, Any]:
     """
     if hasattr(loader, "state_dict"):
         return {"loader": loader.state_dict()}
-    return {"generators": [g.get_state() for g in _generators(loader)]}
+    return {"generators": [g.get_state() for g in order_generators(loader)]}
 
 
 def set_loader_state(loader: Iterable, state: dict[str, Any]) -> None:
@@ -125,7 +114,7 @@ def set_loader_state(loader: Iterable, state: dict[str, Any]) -> None:
     if "loader" in state:
         loader.load_state_dict(state["loader"])  # type: ignore[attr-defined]
         return
-    generators = _generators(loader)
+    generators = order_generators(loader)
     if len(generators) != len(state["generators"]):
         raise ValueError(f"the loader has {len(generators)} generators, the checkpoint {len(state['generators'])}")
     for generator, saved in zip(generators, state["generators"]):

@@ -99,6 +99,14 @@ def test_smoke_metrics(notebook, tmp_path):
     expectations(notebook.stem)(record["metrics"])
 
 
+@pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
+def test_committed_notebook_carries_the_metrics_of_its_run(notebook):
+    """The numbers the README quotes are the ones this committed run wrote (metadata ``course.metrics``)."""
+    record = authoring.committed_metrics(notebook)
+    assert record["notebook"] == notebook.stem and record["profile"] == "default"
+    expectations(notebook.stem)(record["metrics"])  # the default run clears at least the smoke bars
+
+
 def test_committed_default_run_metrics_are_in_the_notebook():
     """The committed outputs come from a default-profile run (not a smoke run)."""
     for notebook in LESSONS:

@@ -79,3 +79,12 @@ def test_a_missing_test_dependency_skips_locally_but_fails_under_ci():
             require(absent, environ=ci)
     assert require("json", environ={"CI": "1"}).__name__ == "json"  # a present module is just returned
     assert 'CI="${CI:-1}"' in (ROOT / ".ci" / "run").read_text()  # the CI entry point sets it
+
+
+def test_readme_results_are_the_committed_runs_numbers():
+    """The README's results table is generated from the metrics each committed notebook carries."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split(catalog.RESULTS_START)[1].split(catalog.RESULTS_END)[0].strip()
+    assert block == catalog.results_markdown(), "run: python -c 'from transfer_utils.course import catalog; catalog.update_readme()'"
+    landed = [info.stem for info in catalog.CURRICULUM if (ROOT / "notebooks" / f"{info.stem}.ipynb").exists()]
+    assert set(landed) <= set(catalog.HEADLINES), "every landed lesson needs a headline in catalog.HEADLINES"

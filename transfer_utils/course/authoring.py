@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 
 from transfer_utils.core.paths import notebooks_dir, runs_dir
+from transfer_utils.core.results import load_metrics
 from transfer_utils.core.storage import atomic_write_text
 
 SOLUTION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
@@ -97,11 +98,31 @@ def build(py_path: Path, *, profile: str = "default", execute: bool = True) -> t
     # notebook's own defaults. The child process measures wall time and peak memory like `run` does.
     spec = {"input": str(scratch.resolve()), "output": str(scratch.resolve()), "cwd": str(out.parent.resolve()),
             "params": {"profile": profile} if profile != "default" else None, "progress": True}
+    metrics_path = runs_dir() / profile / f"{py_path.stem}.metrics.json"  # where the lesson writes by default
+    metrics_path.unlink(missing_ok=True)  # a stale file must never pass for this run's numbers
     report = run_in_child(spec)
     if report["error"] is not None:
         raise RuntimeError(f"{out.name} failed while building (the run is in {scratch}): {report['error']}")
-    atomic_write_text(out, nbformat.writes(clean_metadata(nbformat.read(scratch, as_version=4))))
+    built = clean_metadata(nbformat.read(scratch, as_version=4))
+    attach_metrics(built, load_metrics(metrics_path))
+    atomic_write_text(out, nbformat.writes(built))
     return out, report
+
+
+def attach_metrics(notebook: nbformat.NotebookNode, record: dict) -> nbformat.NotebookNode:
+    """Keep the run's metrics record in the notebook's metadata (``course.metrics``): the committed
+    numbers and the committed outputs then come from one run, and the README's results are read from it."""
+    notebook.metadata.setdefault("course", {})["metrics"] = record
+    return notebook
+
+
+def committed_metrics(notebook: Path) -> dict:
+    """The metrics record of a committed notebook's run (``course.metrics`` in its metadata)."""
+    record = nbformat.read(notebook, as_version=4).metadata.get("course", {}).get("metrics")
+    if record is None:
+        raise ValueError(f"{notebook.name} carries no metrics: rebuild it with `python -m transfer_utils build "
+                         f"{notebook.stem[:2]}`")
+    return record
 
 
 def lint(notebook: Path) -> list[str]:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from transfer_utils.core.paths import REPO_ROOT, notebooks_dir
 from transfer_utils.core.storage import atomic_write_text
-from transfer_utils.course import imports
+from transfer_utils.course import authoring, imports
 
 TIMES_CSV = REPO_ROOT / "bench" / "results" / "lesson_times.csv"
 MAP_START, MAP_END = "<!-- lesson-map:start -->", "<!-- lesson-map:end -->"
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
 TIME_LINE = re.compile(r"\*\*Time\.\*\*[^\n]*")
 
 
@@ -96,13 +97,91 @@ def lesson_map_markdown() -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path = REPO_ROOT / "README.md") -> bool:
-    """Rewrite the README's lesson map between its markers; True when the file changed."""
-    text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(MAP_START) + ".*?" + re.escape(MAP_END), re.DOTALL)
+# Each lesson's headline, a format string over the metric names of its committed run (README results table).
+HEADLINES: dict[str, str] = {
+    "00_setup_and_tour": "{n_labels} labelled critic snippets ({probe_vs_bow_seeds} draws): bag of words "
+                         "{bow_accuracy:.3f}, frozen MiniLM + logistic regression {probe_accuracy:.3f}; always "
+                         "'fresh' {majority_accuracy:.3f}",
+    "01_why_transfer": "best transfer method minus best no-transfer baseline (seed means): {gain_at_64:+.3f} at "
+                       "64 labels, {gain_at_256:+.3f} at 256; TF-IDF on all labels {tfidf_all_labels_accuracy:.3f}; "
+                       "from-scratch transformer {scratch_mean_accuracy:.3f}, always 'fresh' {majority_accuracy:.3f}",
+    "02_instance_based": "biased selection of scikit-learn digits ({n_seeds} seeds): unweighted "
+                         "{target_acc_unweighted:.3f} ± {target_acc_unweighted_std:.3f}, domain-classifier weights "
+                         "{target_acc_classifier:.3f}, KMM {target_acc_kmm:.3f}, KLIEP {target_acc_kliep:.3f}, true "
+                         "weights {target_acc_true_weights:.3f}, target-trained {target_acc_target_trained:.3f}; "
+                         "constant predictor {target_acc_constant:.3f}",
+    "03_feature_based": "critic snippets → tweets (one seed): source-only {text_target_acc_source_only:.3f}, CORAL "
+                        "{text_target_acc_coral:.3f}, subspace alignment {text_target_acc_sa:.3f}, TCA "
+                        "{text_target_acc_tca:.3f}, tweet-trained {text_target_acc_oracle:.3f}, constant predictor "
+                        "{text_target_acc_constant:.3f}; CORAL shrinks the MMD² {text_mmd_before:.3f} → "
+                        "{text_mmd_after:.3f}; the true class prior gives {text_target_acc_prior_true:.3f}",
+    "04_model_based": "ResNet pretrained on 5 Fashion-MNIST classes → the other 5, {k} labels per class, {seeds} "
+                      "seeds (too few to rank): target accuracy (source accuracy kept, from {source_acc_before:.3f}) "
+                      "— head only {strategies[0][target_acc]:.3f} ({strategies[0][source_acc_after]:.3f}), "
+                      "gradual unfreezing {strategies[1][target_acc]:.3f} ({strategies[1][source_acc_after]:.3f}), "
+                      "full fine-tuning {strategies[2][target_acc]:.3f} ({strategies[2][source_acc_after]:.3f}), "
+                      "L2-SP {strategies[5][target_acc]:.3f} ({strategies[5][source_acc_after]:.3f}); shared "
+                      "encoder {joint_target_acc:.3f} target / {joint_source_acc:.3f} source with {shared_params:,} "
+                      "vs {separate_params:,} parameters; constant predictor {target_constant_acc:.3f}",
+    "05_domain_adaptation": "MNIST → photo-blended MNIST, equal steps, 2 seeds (too few to call a gain clear): "
+                            "source-only {blend_source_only:.3f}, DANN {blend_dann:.3f}, Deep CORAL "
+                            "{blend_deep_coral:.3f}, target-trained {blend_oracle:.3f} (DANN closes "
+                            "{blend_gap_closed_dann:.0%} of the gap on the mean); MNIST → scikit-learn digits: "
+                            "source-only {digits_source_only:.3f}, DANN {digits_dann:.3f}, Deep CORAL "
+                            "{digits_deep_coral:.3f}, target-trained {digits_oracle:.3f}; constant predictor "
+                            "{blend_target_constant_acc:.3f}",
+    "06_attention_math": "attention by hand vs MiniLM's own, {bert_layers_checked} layers × {bert_heads_per_layer} "
+                         "heads: max abs diff {bert_attention_max_abs_diff:.1e}; softmax entropy "
+                         "{scaled_softmax_entropy:.2f} nats with the √d_k scale, {unscaled_softmax_entropy:.2f} "
+                         "without; attention time grows like n^{time_exponent:.2f}",
+    "07_bert_fine_tuning": "MiniLM fine-tuned on all {n_train:,} snippets ({train_steps} steps, {train_seconds:.0f} s "
+                           "of training): test accuracy {test_accuracy:.3f} (always 'fresh' {majority_accuracy:.3f}), "
+                           "F1 of 'fresh' {test_f1:.3f} (always 'fresh' {constant_f1:.3f}); frozen encoder "
+                           "{frozen_test_accuracy:.3f}; save → reload logit diff {reload_max_abs_logit_diff:.1e}; "
+                           "on a 2,000-snippet job, course loop {course_loop_test_accuracy:.3f} in "
+                           "{course_loop_seconds:.0f} s vs `Trainer` {trainer_test_accuracy:.3f} in "
+                           "{trainer_seconds:.0f} s (one seed each)",
+    "08_resnet_image_transfer": "part A, EfficientNet-Lite0 → Fashion-MNIST, {k_a} labels per class, one seed: raw "
+                                "pixels {acc_raw_pixels:.3f}, frozen features {acc_feature_extractor:.3f}, "
+                                "fine-tuning {acc_finetune:.3f}, scratch {acc_scratch:.3f}, constant predictor "
+                                "{acc_constant_a:.3f}; part B, layer transfer from a ResNet pretrained on 5 classes "
+                                "({seeds_b} seeds): scratch {acc_scratch_b:.3f}, fine-tune all {acc_finetune_b:.3f}, "
+                                "blocks 1 / 2 / 3 / 4 frozen {acc_by_frozen_blocks[0]:.3f} / "
+                                "{acc_by_frozen_blocks[1]:.3f} / {acc_by_frozen_blocks[2]:.3f} / "
+                                "{acc_by_frozen_blocks[3]:.3f}",
+}
+
+
+def headline(stem: str) -> str:
+    """A lesson's headline result, filled in from the metrics of its committed run."""
+    metrics = authoring.committed_metrics(notebooks_dir() / f"{stem}.ipynb")["metrics"]
+    try:
+        return HEADLINES[stem].format(**metrics)
+    except KeyError as missing:
+        raise KeyError(f"{stem}'s committed metrics lack {missing}: update HEADLINES in course/catalog.py") from None
+
+
+def results_markdown() -> str:
+    """The README's results table: one generated headline per lesson that has landed."""
+    rows = ["| lesson | result (committed default run) |", "|---|---|"]
+    rows += [f"| {info.stem[:2]} | {headline(info.stem)} |" for info in CURRICULUM if info.stem in HEADLINES
+             and (notebooks_dir() / f"{info.stem}.ipynb").exists()]
+    return "\n".join(rows)
+
+
+def _replace_block(text: str, start: str, end: str, body: str) -> str:
+    """``text`` with what lies between the ``start`` and ``end`` markers replaced by ``body``."""
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        raise ValueError(f"{readme} has no {MAP_START} ... {MAP_END} markers")
-    new = pattern.sub(lambda _: f"{MAP_START}\n{lesson_map_markdown()}\n{MAP_END}", text)
+        raise ValueError(f"the README has no {start} ... {end} markers")
+    return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
+
+
+def update_readme(readme: Path = REPO_ROOT / "README.md") -> bool:
+    """Rewrite the README's lesson map and results table between their markers; True when it changed."""
+    text = readme.read_text(encoding="utf-8")
+    new = _replace_block(text, MAP_START, MAP_END, lesson_map_markdown())
+    new = _replace_block(new, RESULTS_START, RESULTS_END, results_markdown())
     if new != text:
         atomic_write_text(readme, new)
     return new != text

@@ -24,7 +24,7 @@
 #
 # **Prerequisites.** Python and a little scikit-learn. Nothing about transfer learning yet.
 #
-# **Time.** smoke ≈ 0.3 min · default ≈ 0.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** smoke ≈ 0.5 min · default ≈ 0.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import os

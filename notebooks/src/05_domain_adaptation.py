@@ -26,7 +26,7 @@
 # **Prerequisites.** Lesson 03 (CORAL and MMD on frozen features); a PyTorch training loop
 # (`transfer_utils.training.fit`, lessons 01 and 04).
 #
-# **Time.** smoke ≈ 0.7 min · default ≈ 4.3 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** smoke ≈ 0.8 min · default ≈ 3.1 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect

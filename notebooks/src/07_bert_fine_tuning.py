@@ -29,7 +29,7 @@
 # fine-tuning); a PyTorch training loop (forward, loss, backward, step). Lesson 06 (attention) helps but
 # is not needed.
 #
-# **Time.** smoke ≈ 1.3 min · default ≈ 7.4 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** smoke ≈ 1.2 min · default ≈ 6.5 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import dataclasses

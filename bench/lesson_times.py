@@ -24,7 +24,7 @@ from transfer_utils.course import runner
 from transfer_utils.core.paths import notebooks_dir, runs_dir
 from transfer_utils.core.storage import atomic_write_text
 
-FIELDS = ["notebook", "profile", "status", "seconds", "peak_mb", "cpu_count", "machine", "date"]
+FIELDS = ["notebook", "profile", "status", "seconds", "peak_mb", "cpu_count", "machine", "date", "load_1min"]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -81,7 +81,9 @@ def main() -> int:
             rows = [r for r in rows if (r["notebook"], r["profile"]) != (notebook.stem, profile)]
             rows.append({"notebook": notebook.stem, "profile": profile, "status": result.status,
                          "seconds": result.seconds, "peak_mb": result.peak_mb, "cpu_count": os.cpu_count(),
-                         "machine": platform.machine(), "date": datetime.date.today().isoformat()})
+                         "machine": platform.machine(), "date": datetime.date.today().isoformat(),
+                         # a busy machine inflates times (torch threads oversubscribe): say how busy it was
+                         "load_1min": round(os.getloadavg()[0], 2)})
     write_rows(catalog.TIMES_CSV, rows)
     catalog.update_readme()
     for path in catalog.update_time_lines([p.stem for p in notebooks]):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from transfer_utils import learning_curves as lc
 from transfer_utils.data.datasets import Part
@@ -54,3 +55,22 @@ def test_gain_compares_the_best_of_each_group():
 @pytest.mark.parametrize("n, expected", [(16, 12), (64, 12), (256, 32), (1024, 48)])
 def test_training_steps_clip_epochs_to_a_range(n, expected):
     assert lc.training_steps(n, batch_size=16, epochs=2, min_steps=12, max_steps=48) == expected
+
+
+def test_bag_of_embeddings_learns_a_word_rule_from_scratch():
+    """Label 1 exactly when word piece 7 occurs: a from-scratch bag of embeddings must learn it."""
+    rng = np.random.default_rng(0)
+    texts = [list(rng.integers(10, 50, size=rng.integers(3, 9))) for _ in range(400)]
+    labels = rng.integers(0, 2, size=400)
+    texts = [t + [7] if y else t for t, y in zip(texts, labels)]
+    model = lc.train_bag_of_embeddings(texts[:300], labels[:300], vocab_size=50, lr=3e-2, epochs=20, seed=0)
+    accuracy = np.mean(lc.bag_predict(model, texts[300:]) == labels[300:])
+    assert accuracy > 0.95
+    # the same seed gives the same model (reruns are exact)
+    again = lc.train_bag_of_embeddings(texts[:300], labels[:300], vocab_size=50, lr=3e-2, epochs=20, seed=0)
+    assert torch.equal(again.embedding.weight, model.embedding.weight)
+
+
+def test_bag_of_embeddings_refuses_mismatched_inputs():
+    with pytest.raises(ValueError, match="as many token lists as labels"):
+        lc.train_bag_of_embeddings([[1, 2]], np.array([0, 1]), vocab_size=5, lr=0.1, epochs=1, seed=0)

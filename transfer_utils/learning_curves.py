@@ -13,6 +13,8 @@ import time
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from transfer_utils.data.datasets import Part, sample_n
@@ -67,3 +69,51 @@ def gain_at(rows: Sequence[dict[str, object]], n: int, transfer: Sequence[str], 
 def training_steps(n: int, batch_size: int, epochs: int, min_steps: int, max_steps: int) -> int:
     """Optimizer steps for ``n`` examples: ``epochs`` passes, but at least ``min_steps`` and at most ``max_steps``."""
     return min(max(steps_for(epochs, n, batch_size), min_steps), max_steps)
+
+
+class BagOfEmbeddings(nn.Module):
+    """A text classifier learnt from scratch: the mean of word-piece embeddings, then a linear layer (fastText-like)."""
+
+    def __init__(self, vocab_size: int, dim: int = 64, num_labels: int = 2) -> None:
+        super().__init__()
+        self.embedding = nn.EmbeddingBag(vocab_size, dim, mode="mean")
+        self.classifier = nn.Linear(dim, num_labels)
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embedding(ids, offsets))
+
+
+def _bags(token_lists: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists → the flat ids and start offsets that ``nn.EmbeddingBag`` reads."""
+    lengths = torch.tensor([len(tokens) for tokens in token_lists])
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
+    ids = torch.tensor([t for tokens in token_lists for t in tokens], dtype=torch.long)
+    return ids, offsets
+
+
+def train_bag_of_embeddings(token_lists: Sequence[Sequence[int]], labels: np.ndarray, vocab_size: int, *,
+                            lr: float, epochs: int, seed: int, dim: int = 64, batch_size: int = 32,
+                            num_labels: int = 2) -> BagOfEmbeddings:
+    """Train a ``BagOfEmbeddings`` from random weights with Adam on shuffled mini-batches."""
+    if len(token_lists) != len(labels) or len(labels) == 0:
+        raise ValueError(f"need as many token lists as labels, and at least one ({len(token_lists)} vs {len(labels)})")
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = BagOfEmbeddings(vocab_size, dim, num_labels)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    targets = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    for _ in range(epochs):
+        for rows in torch.randperm(len(targets), generator=generator).split(batch_size):
+            ids, offsets = _bags([token_lists[i] for i in rows.tolist()])
+            loss = nn.functional.cross_entropy(model(ids, offsets), targets[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+@torch.no_grad()
+def bag_predict(model: BagOfEmbeddings, token_lists: Sequence[Sequence[int]]) -> np.ndarray:
+    """Predicted class of each token list."""
+    model.eval()
+    return model(*_bags(token_lists)).argmax(dim=1).numpy()

@@ -373,18 +373,16 @@ plt.show()
 # %%
 means = runs.mean()
 estimators = ["domain classifier", "KMM", "KLIEP"]
-# the best of the three on these target scores: it describes this table, it is not a choice made for later use
-best_estimator = max(estimators, key=lambda name: means[name])
+# No "best of the three" is picked here: picking it on these target scores would be a choice made on test
+# data. All three are reported; the domain classifier (the simplest) is the one named in advance for the asserts.
+primary = "domain classifier"
 gap = means["target-trained (5-fold)"] - means["unweighted"]
 digit_constant = float(means["constant predictor"])
-print(f"unweighted {means['unweighted']:.3f} ± {runs['unweighted'].std():.3f} | best estimator: {best_estimator} "
-      f"{means[best_estimator]:.3f} ± {runs[best_estimator].std():.3f} | true weights {means['true weights']:.3f} "
-      f"| target-trained {means['target-trained (5-fold)']:.3f} | constant predictor {digit_constant:.3f}")
-print(f"share of the unweighted → target-trained gap closed by {best_estimator}: "
-      f"{(means[best_estimator] - means['unweighted']) / gap:.0%}; by the true weights: "
-      f"{(means['true weights'] - means['unweighted']) / gap:.0%}")
-print(f"paired gain of {best_estimator} over unweighted: won on "
-      f"{int((runs[best_estimator] > runs['unweighted']).sum())} of {len(runs)} samples")
+print(f"constant predictor {digit_constant:.3f} | target-trained {means['target-trained (5-fold)']:.3f}")
+for name in ["unweighted", *estimators, "true weights"]:
+    closed = "" if name == "unweighted" else f" | closes {(means[name] - means['unweighted']) / gap:.0%} of the gap"
+    wins = "" if name == "unweighted" else f" | beats unweighted on {int((runs[name] > runs['unweighted']).sum())} of {len(runs)} samples"
+    print(f"{name:>18}: {summarize(runs[name])}{closed}{wins}")
 print(f"flexible SVM: unweighted {means['SVM unweighted']:.3f} vs true weights {means['SVM true weights']:.3f}")
 
 # %%
@@ -582,7 +580,7 @@ print(f"plain source accuracy {plain:.3f} | weighted source accuracy {estimated:
 
 # %%
 acc_unweighted = float(means["unweighted"])
-best_weighted = float(means[best_estimator])
+primary_weighted = float(means[primary])
 lesson.save_metrics({
     "n_seeds": n_seeds,
     "n_source_mean": float(np.mean([len(biased_split(Z[:, 0], lesson.seed + i, sharpness).source)
@@ -594,7 +592,7 @@ lesson.save_metrics({
     "target_acc_kliep": float(means["KLIEP"]),
     "target_acc_true_weights": float(means["true weights"]),
     "target_acc_target_trained": float(means["target-trained (5-fold)"]),
-    "best_weighting_std": float(runs[best_estimator].std()),
+    "target_acc_classifier_std": float(runs[primary].std()),
     "svm_unweighted": float(means["SVM unweighted"]),
     "svm_true_weights": float(means["SVM true weights"]),
     "ess_kmm": float(means["ESS KMM / n"]),
@@ -611,7 +609,7 @@ lesson.save_metrics({
     "findings": findings.as_metrics()["claims"],
     **claims.as_metrics(),
 })
-assert best_weighted > acc_unweighted + 0.02, "the best weighting should beat unweighted training on the seed mean"
+assert primary_weighted > acc_unweighted + 0.02, "domain-classifier weights should beat unweighted training on the seed mean"
 assert means["true weights"] > acc_unweighted + 0.03, "the exact weights should clearly help the misspecified model"
 assert abs(means["SVM true weights"] - means["SVM unweighted"]) < 0.03, "the flexible model barely needs weights"
 assert toy_table.loc["line in x (misspecified)", "true ratio"] > toy_table.loc["line in x (misspecified)", "unweighted"] + 0.3

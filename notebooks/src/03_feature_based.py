@@ -19,8 +19,9 @@
 # 2. measure the distance between two domains with the maximum mean discrepancy (MMD) and see it in
 #    PCA and t-SNE pictures;
 # 3. align domains three ways (CORAL, subspace alignment, TCA) and measure what each does to the MMD
-#    and to the target accuracy on two real shifts: film-critic snippets → tweets, MNIST → scikit-learn
-#    digits;
+#    and to the target accuracy on three real shifts, over several seeds: film-critic snippets → tweets,
+#    MNIST → scikit-learn digits, and MNIST → MNIST blended with photos (a shift of style, where
+#    alignment can help);
 # 4. tell a shift alignment can address from one it cannot (a change of class shares), and correct the
 #    latter where it can be corrected.
 #
@@ -42,9 +43,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.manifold import TSNE
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
 
 # %% tags=["parameters"]
-seed: int = 0  # seeds the subsets drawn from each dataset
+seed: int = 0  # first seed; seed i draws its own subsets of each domain's pool
 device: str = "auto"  # where the frozen encoders run: "auto", "cpu", "cuda" or "mps"
 profile: str = os.environ.get("COURSE_PROFILE", "default")  # "smoke" (CI, ~1 min), "default" (laptop), "full"
 metrics_path: str = ""  # where the metrics JSON goes; "" means data/runs/<profile>/03_feature_based.metrics.json
@@ -52,29 +54,39 @@ coral_reg: float = 0.5  # CORAL's covariance shrinkage towards a scaled identity
 n_subspace: int = 50  # dimensions kept by subspace alignment and TCA
 tca_mu: float = 0.1  # weight of TCA's domain-distance term (skada's convention: larger aligns more)
 image_size: int = 64  # pixels the digits are resized to for EfficientNet-Lite0
+n_seeds: int = 0  # subsets (seeds) each comparison is measured on; 0 means the profile's choice (3, 3, 5)
 
 # %%
 from transfer_utils.data import datasets
 from transfer_utils.core import plots
-from transfer_utils.core.evidence import Claims, compare, constant_baseline
+from transfer_utils.core.evidence import Claims, compare, constant_baseline, summarize
 from transfer_utils.models import embeddings
-from transfer_utils.data.digit_shifts import mnist_as_optdigits
+from transfer_utils.data.digit_shifts import blend_with_photos, mnist_as_optdigits
 from transfer_utils.models.embeddings import image_features
 from transfer_utils.methods.feature import CORAL, TCA, SubspaceAlignment, median_gamma, mmd2
 from transfer_utils.methods.instance import adjust_to_prior, em_target_prior
-from transfer_utils.core.runtime import check_float, check_int, start_lesson
+from transfer_utils.core.runtime import check_float, check_int, check_seed, start_lesson
 
 lesson = start_lesson("03_feature_based", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 check_float("coral_reg", coral_reg, low=0.0, high=1.0)
 check_int("n_subspace", n_subspace, low=2, high=300)  # at most the rows of the smallest smoke sample (300)
 check_float("tca_mu", tca_mu, low=0.0, high=1e6)
 check_int("image_size", image_size, low=32, high=224)
+check_int("n_seeds", n_seeds, low=0, high=20)
 plots.setup()
 sizes = lesson.pick(smoke={"text_source": 300, "text_target": 300, "text_test": 300, "mnist": 400, "digits": 300,
-                           "digits_test": 300, "tca_rows": 250, "mmd_rows": 250, "tsne_rows": 120},
+                           "digits_test": 300, "blend": 400, "blend_test": 300, "tca_rows": 200, "mmd_rows": 200,
+                           "tsne_rows": 120, "n_seeds": 3},
                     default={"text_source": 2000, "text_target": 2000, "text_test": 1000, "mnist": 1500,
-                             "digits": None, "digits_test": None, "tca_rows": 600, "mmd_rows": 500, "tsne_rows": 300})
-print(lesson, sizes)
+                             "digits": None, "digits_test": None, "blend": 1200, "blend_test": 600, "tca_rows": 500,
+                             "mmd_rows": 500, "tsne_rows": 300, "n_seeds": 3},
+                    full={"text_source": 4000, "text_target": 4000, "text_test": 2000, "mnist": 3000,
+                          "digits": None, "digits_test": None, "blend": 1700, "blend_test": 1000, "tca_rows": 800,
+                          "mmd_rows": 800, "tsne_rows": 500, "n_seeds": 5})
+sizes["n_seeds"] = n_seeds or sizes["n_seeds"]
+check_seed(seed, sizes["n_seeds"])
+seeds = [lesson.seed + i for i in range(sizes["n_seeds"])]
+print(lesson, sizes, "seeds:", seeds)
 claims = Claims()  # the sentences the summary states, decided by this run's numbers
 findings = Claims()  # the sections' own readings of their numbers (also recorded in the metrics file)
 
@@ -88,10 +100,14 @@ findings = Claims()  # the sections' own readings of their numbers (also recorde
 # domains**, and we ask whether we can also *align* the two domains' features:
 #
 # * **text**: Rotten Tomatoes critic snippets (labelled: fresh / rotten) → tweets (positive / negative);
-# * **images**: MNIST digits → scikit-learn's 8×8 digits.
+# * **images**: MNIST digits → scikit-learn's 8×8 digits;
+# * **images**: MNIST digits (grey) → the same kind of digits blended with patches of colour photos
+#   (as in the MNIST-M benchmark): the digit shapes stay, the *style* changes completely.
 #
-# Each shift gets four numbers: the source-only probe, the same probe after CORAL, subspace alignment
-# and TCA, plus a probe trained on the *target's* labels (the "oracle", how far one could go).
+# Each shift gets five numbers: the source-only probe, the same probe after CORAL, subspace alignment
+# and TCA, plus a probe trained on the *target's* labels (the "oracle", how far one could go). Each
+# domain's features are computed once for a pool of examples; every seed then draws its own 80% of the
+# source and target pools, so that each comparison is made several times, paired by seed.
 
 # %%
 def probe():
@@ -142,6 +158,31 @@ F_image = {name: image_features(x, size=image_size, device=lesson.device) for na
 print({name: f.shape for name, f in F_image.items()})
 
 # %% [markdown]
+# The third shift keeps MNIST's digits but changes their look: each target digit is drawn over a random
+# patch of a colour photo (`blend_with_photos`; where the digit has ink, the photo's colours are
+# inverted). Source, target and test digits are disjoint MNIST rows.
+
+# %%
+n_blend = sizes["blend"]
+blend_source = mnist.train.take(np.arange(n_blend))
+blend_target = mnist.train.take(np.arange(n_blend, 2 * n_blend))  # its labels: oracle only
+blend_test = mnist.test.take(np.arange(sizes["blend_test"]))
+grey_rgb = lambda x: np.repeat(x[..., None], 3, axis=-1)  # noqa: E731
+blend_images = {"source": grey_rgb(blend_source.x), "target": blend_with_photos(blend_target.x, seed=1),
+                "test": blend_with_photos(blend_test.x, seed=2)}
+Y_blend = {"source": blend_source.y, "target": blend_target.y, "test": blend_test.y}
+fig, axes = plt.subplots(2, 8, figsize=(8, 2.3))
+for row, name in enumerate(["source", "target"]):
+    for col in range(8):
+        axes[row, col].imshow(blend_images[name][col])
+        axes[row, col].set_xticks([]), axes[row, col].set_yticks([])
+    axes[row, 0].set_ylabel("MNIST" if name == "source" else "blended", fontsize="small")
+fig.suptitle("Source and target of the style shift")
+plt.show()
+F_blend = {name: image_features(x, size=image_size, device=lesson.device) for name, x in blend_images.items()}
+print({name: f.shape for name, f in F_blend.items()})
+
+# %% [markdown]
 # ## 2. How far apart are the domains? MMD and pictures
 #
 # The **maximum mean discrepancy** compares the *average* of the two samples after mapping each point
@@ -161,7 +202,7 @@ def mmd_rows(F: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 gammas, mmd_noise = {}, {}
-for shift, F in [("text", F_text), ("image", F_image)]:
+for shift, F in [("text", F_text), ("image", F_image), ("blend", F_blend)]:
     s, t = mmd_rows(F)
     gammas[shift] = median_gamma(s, t)
     half = len(s) // 2
@@ -197,11 +238,14 @@ def pca_panel(ax, source: np.ndarray, target: np.ndarray, title: str) -> None:
 
 aligned_text = CORAL(coral_reg).fit(F_text["source"], F_text["target"]).transform(F_text["source"])
 aligned_image = CORAL(coral_reg).fit(F_image["source"], F_image["target"]).transform(F_image["source"])
-fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+aligned_blend = CORAL(coral_reg).fit(F_blend["source"], F_blend["target"]).transform(F_blend["source"])
+fig, axes = plt.subplots(3, 2, figsize=(9, 9.5))
 pca_panel(axes[0, 0], F_text["source"], F_text["target"], "Text features: snippets vs tweets")
 pca_panel(axes[0, 1], aligned_text, F_text["target"], "Text, after CORAL")
 pca_panel(axes[1, 0], F_image["source"], F_image["target"], "Image features: MNIST vs sklearn digits")
 pca_panel(axes[1, 1], aligned_image, F_image["target"], "Images, after CORAL")
+pca_panel(axes[2, 0], F_blend["source"], F_blend["target"], "Image features: MNIST vs photo-blended")
+pca_panel(axes[2, 1], aligned_blend, F_blend["target"], "Blended, after CORAL")
 fig.tight_layout()
 plt.show()
 
@@ -231,16 +275,48 @@ print(inspect.getsource(CORAL.transform))
 # `SubspaceAlignment` and `TransferComponentAnalysis` (`tests/test_methods_feature.py`).
 
 # %%
+def draw(F: dict[str, np.ndarray], Y: dict[str, np.ndarray], run_seed: int,
+         keep: float = 0.8) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One seed's subsets: ``keep`` of the source and of the target pool; the test rows stay the same."""
+    rng = np.random.default_rng(run_seed)
+    F_run, Y_run = {"test": F["test"]}, {"test": Y["test"]}
+    for part in ("source", "target"):
+        rows = rng.choice(len(F[part]), int(keep * len(F[part])), replace=False)
+        F_run[part], Y_run[part] = F[part][rows], Y[part][rows]
+    return F_run, Y_run
+
+
+def class_direction_cosine(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray) -> float:
+    """Cosine between the source's and the target's (mean of class 1 − mean of class 0) directions."""
+    ds, dt = Xs[ys == 1].mean(0) - Xs[ys == 0].mean(0), Xt[yt == 1].mean(0) - Xt[yt == 0].mean(0)
+    return float(ds @ dt / (np.linalg.norm(ds) * np.linalg.norm(dt)))
+
+
 def evaluate_shift(F: dict[str, np.ndarray], Y: dict[str, np.ndarray], gamma: float) -> dict[str, float]:
     """Target-test accuracy of the probe with each alignment, the oracle, and the MMD before and after CORAL."""
     Fs, Ft, Ftest = F["source"], F["target"], F["test"]
-    row = {"source only": probe().fit(Fs, Y["source"]).score(Ftest, Y["test"]),
+    alone = probe().fit(Fs, Y["source"])
+    row = {"source only": alone.score(Ftest, Y["test"]),
            "oracle (target labels)": probe().fit(Ft, Y["target"]).score(Ftest, Y["test"]),
            "constant predictor": constant_baseline(Y["test"], "accuracy")}  # always the test's commonest class
     cor = CORAL(coral_reg).fit(Fs, Ft)
-    row["CORAL"] = probe().fit(cor.transform(Fs), Y["source"]).score(Ftest, Y["test"])
+    coral_probe = probe().fit(cor.transform(Fs), Y["source"])
+    row["CORAL"] = coral_probe.score(Ftest, Y["test"])
     sa = SubspaceAlignment(n_subspace).fit(Fs, Ft)
-    row["subspace alignment"] = probe().fit(sa.transform(Fs), Y["source"]).score(sa.transform(Ftest, "target"), Y["test"])
+    sa_probe = probe().fit(sa.transform(Fs), Y["source"])
+    row["subspace alignment"] = sa_probe.score(sa.transform(Ftest, "target"), Y["test"])
+    if len(np.unique(Y["test"])) == 2:
+        # Diagnosis for a two-class shift (uses target labels only to explain, never to choose): how often each
+        # probe answers "positive" on the target, and whether the source's class direction still points along
+        # the target's after alignment.
+        row["true positive share (test)"] = float(np.mean(Y["test"]))
+        for name, model, test_rows in [("source only", alone, Ftest), ("CORAL", coral_probe, Ftest),
+                                       ("subspace alignment", sa_probe, sa.transform(Ftest, "target"))]:
+            row[f"predicted positive share, {name}"] = float(np.mean(model.predict(test_rows)))
+        row["class-direction cosine, no alignment"] = class_direction_cosine(Fs, Y["source"], Ft, Y["target"])
+        row["class-direction cosine, CORAL"] = class_direction_cosine(cor.transform(Fs), Y["source"], Ft, Y["target"])
+        row["class-direction cosine, subspace alignment"] = class_direction_cosine(
+            sa.transform(Fs), Y["source"], sa.transform(Ft, "target"), Y["target"])
     n = sizes["tca_rows"]
     tca_model = TCA(n_subspace, median_gamma(Fs[:n], Ft[:n]), tca_mu).fit(Fs[:n], Ft[:n])
     row["TCA"] = probe().fit(tca_model.transform(Fs), Y["source"]).score(tca_model.transform(Ftest), Y["test"])
@@ -255,22 +331,26 @@ def evaluate_shift(F: dict[str, np.ndarray], Y: dict[str, np.ndarray], gamma: fl
     return row
 
 
-results = pd.DataFrame({"text: snippets → tweets": evaluate_shift(F_text, Y_text, gammas["text"]),
-                        "image: MNIST → sklearn digits": evaluate_shift(F_image, Y_image, gammas["image"])})
-results.round(4)
+shift_data = {"text: snippets → tweets": ("text", F_text, Y_text),
+              "image: MNIST → sklearn digits": ("image", F_image, Y_image),
+              "image: MNIST → photo-blended MNIST": ("blend", F_blend, Y_blend)}
+shift_keys = {column: key for column, (key, _, _) in shift_data.items()}
+runs = {column: pd.DataFrame([evaluate_shift(*draw(F, Y, run_seed), gammas[key])
+                              for run_seed in tqdm(seeds, desc=key)])
+        for column, (key, F, Y) in shift_data.items()}
+results = pd.DataFrame({column: r.mean() for column, r in runs.items()})  # seed means
+accuracy_rows = ["source only", "CORAL", "subspace alignment", "TCA", "oracle (target labels)", "constant predictor"]
+pd.DataFrame({column: {row: summarize(r[row]) for row in accuracy_rows} for column, r in runs.items()})
+
+# %% [markdown]
+# Each cell is the mean ± standard deviation over the seeds of the target-test accuracy. The MMD rows
+# (seed means):
 
 # %%
-for shift in results.columns:
-    r = results[shift]
-    best = max(["CORAL", "subspace alignment", "TCA"], key=lambda name: r[name])
-    print(f"{shift}: source only {r['source only']:.3f} | CORAL {r['CORAL']:.3f} | SA {r['subspace alignment']:.3f} "
-          f"| TCA {r['TCA']:.3f} | oracle {r['oracle (target labels)']:.3f} | best alignment: {best} "
-          f"({r[best] - r['source only']:+.3f}) | constant predictor {r['constant predictor']:.3f} "
-          f"| MMD² {r['MMD² before']:.4f} → {r['MMD² after CORAL']:.4f} after CORAL")
+results.loc[["MMD² before", "MMD² after CORAL", "MMD² TCA space, mu = 0", "MMD² TCA space, mu > 0"]].round(4)
 
 # %%
 alignments = {"CORAL": "coral", "subspace alignment": "sa", "TCA": "tca"}
-shift_keys = {"text: snippets → tweets": "text", "image: MNIST → sklearn digits": "image"}
 reading = []
 for column, shift in shift_keys.items():
     r = results[column]
@@ -280,12 +360,10 @@ for column, shift in shift_keys.items():
         f"**{column}**: CORAL lowers the MMD² from {r['MMD² before']:.4f} to {r['MMD² after CORAL']:.4f}: the "
         f"features look more alike.",
         f"**{column}**: CORAL does not lower the MMD² ({r['MMD² before']:.4f} → {r['MMD² after CORAL']:.4f})."))
-    reading.append(claims.claim(
-        f"{shift}_source_only_above_constant", alone > const,
-        f"**{column}**: the source-only probe scores {alone:.3f}, above the constant predictor's {const:.3f} "
-        f"(by {alone - const:.3f}); a probe trained on target labels scores {oracle:.3f}.",
-        f"**{column}**: the source-only probe scores {alone:.3f}, not above the constant predictor's {const:.3f}: "
-        f"it transfers nothing a constant answer does not; a probe trained on target labels scores {oracle:.3f}."))
+    # the constant predictor, paired by seed: does the source-only probe transfer more than a constant answer?
+    reading.append(f"**{column}** (a probe trained on target labels scores {oracle:.3f}): " + claims.comparison(
+        f"{shift}_source_only_vs_constant", compare(runs[column]["source only"], runs[column]["constant predictor"],
+                                                    "the source-only probe", "the constant predictor")))
     below = [name for name in alignments if r[name] <= const]
     scores = ", ".join(f"{name} {r[name]:.3f}" for name in alignments)
     reading.append(claims.claim(
@@ -293,17 +371,43 @@ for column, shift in shift_keys.items():
         f"**{column}**: every alignment stays above the constant predictor ({const:.3f}): {scores}.",
         f"**{column}**: {' and '.join(below)} {'does' if len(below) == 1 else 'do'} **not beat the constant "
         f"predictor** ({const:.3f}): no better than always answering the commonest class ({scores})."))
-    better = [name for name in alignments if r[name] > alone]
-    # one run, one seed: compare() cannot call any difference clear, and the sentence must say so
-    caveat = "" if compare([r["TCA"]], [alone]).enough_seeds else \
-        " This is one run on one seed: too few seeds to call any of these differences clear."
-    gains = ", ".join(f"{name} {r[name] - alone:+.3f}" for name in alignments)
-    reading.append(claims.claim(
-        f"{shift}_no_alignment_above_source_only", not better,
-        f"**{column}**: no alignment scores above the source-only probe ({gains}).{caveat}",
-        f"**{column}**: {', '.join(better)} {'scores' if len(better) == 1 else 'score'} above the source-only "
-        f"probe ({gains}).{caveat}"))
-display(Markdown("**This run** (target-test accuracy; one seed per shift):\n\n" + "\n".join(f"- {line}" for line in reading)))
+    for name, key in alignments.items():
+        reading.append(f"**{column}**: " + claims.comparison(
+            f"{shift}_{key}_vs_source_only", compare(runs[column][name], runs[column]["source only"], name,
+                                                     "the source-only probe")))
+display(Markdown(f"**This run** (target-test accuracy; {len(seeds)} seeds per shift, paired by seed):\n\n"
+                 + "\n".join(f"- {line}" for line in reading)))
+
+# %% [markdown]
+# **Diagnosis on the text shift.** Two numbers explain what an alignment did to a two-class probe: how
+# often it answers "positive" on the tweets (the truth is printed beside it), and the cosine between the
+# source's class direction (mean positive minus mean negative) and the target's, in the space the probe
+# works in. Alignment that helps keeps that cosine high; one that rotates or flips the sentiment
+# direction sends the probe's decisions elsewhere, whatever it does to the MMD.
+
+# %%
+text_runs = runs["text: snippets → tweets"]
+diagnosis_rows = ["true positive share (test)", "predicted positive share, source only", "predicted positive share, CORAL",
+                  "predicted positive share, subspace alignment", "class-direction cosine, no alignment",
+                  "class-direction cosine, CORAL", "class-direction cosine, subspace alignment"]
+display(pd.DataFrame({"snippets → tweets": {row: summarize(text_runs[row]) for row in diagnosis_rows}}))
+d = text_runs.mean()
+diagnosis_lines = []
+truth, alone_share = d["true positive share (test)"], d["predicted positive share, source only"]
+for name in ("CORAL", "subspace alignment"):
+    cos_before, cos_after = d["class-direction cosine, no alignment"], d[f"class-direction cosine, {name}"]
+    share = d[f"predicted positive share, {name}"]
+    diagnosis_lines.append(findings.claim(
+        f"text_{alignments[name]}_overpredicts_positive", share > alone_share + 0.05,
+        f"After {name} the probe answers positive for {share:.0%} of the tweets, against {alone_share:.0%} for the "
+        f"source-only probe and a true {truth:.0%}; the class directions agree as well or better (cosine "
+        f"{cos_before:.2f} → {cos_after:.2f}). So the errors are not a rotated sentiment axis but a moved threshold: "
+        f"the target cloud, mostly negative, was matched to the source's statistics, mostly positive, and "
+        f"negative tweets landed on the positive side.",
+        f"After {name} the probe answers positive for {share:.0%} of the tweets, against {alone_share:.0%} for the "
+        f"source-only probe and a true {truth:.0%} (class-direction cosine {cos_before:.2f} → {cos_after:.2f}): "
+        f"alignment did not move the decisions towards 'positive'."))
+display(Markdown("\n".join(f"- {line}" for line in diagnosis_lines)))
 
 # %% [markdown]
 # How to read these numbers, rather than the textbook's hopes:
@@ -315,8 +419,9 @@ display(Markdown("**This run** (target-test accuracy; one seed per shift):\n\n" 
 #   source onto the same class of the target. CORAL and subspace alignment align the whole cloud,
 #   blind to the labels: when the two domains differ in *which directions carry the label*, or in
 #   their class shares, matching the clouds can move source examples of one class onto target examples
-#   of another, and the probe gets worse. When the lines above show it, no alignment method is a safe
-#   default, and a frozen pretrained representation is already a strong, shared space;
+#   of another, and the probe gets worse (the diagnosis above measures exactly this). When the style
+#   changes but the label lives in directions both domains share, as with the photo-blended digits,
+#   aligning the subspaces can recover part of what the shift cost: read the comparison lines above;
 # * in the pictures, after CORAL the clouds overlap, yet overlap of clouds is not overlap of classes.
 #
 # A t-SNE picture of the image features coloured by digit shows what alignment can and cannot do
@@ -377,7 +482,7 @@ pd.Series({**prior_rows, "constant predictor": tweet_constant}, name="tweet test
 # %%
 text_results = results["text: snippets → tweets"]
 prior_change = prior_rows["prior-corrected, true target shares"] - prior_rows["source only"]
-shift_cost = text_results["oracle (target labels)"] - text_results["source only"]
+shift_cost = text_results["oracle (target labels)"] - text_results["source only"]  # seed means of section 3
 prior_lines = [
     claims.claim(
         "prior_correction_small", abs(prior_change) < 0.02,
@@ -484,7 +589,7 @@ check_function(my_adjust_to_prior, adjust_to_prior, prior_cases, name="exercise 
 # %%
 metrics = {"n_text_source": len(text_source), "n_text_test": len(text_test), "n_image_source": len(mnist_part),
            "n_image_test": len(Y_image["test"])}
-for shift, column in [("text", "text: snippets → tweets"), ("image", "image: MNIST → sklearn digits")]:
+for column, shift in shift_keys.items():
     r = results[column]
     metrics.update({f"{shift}_target_acc_source_only": float(r["source only"]),
                     f"{shift}_target_acc_coral": float(r["CORAL"]),
@@ -494,40 +599,52 @@ for shift, column in [("text", "text: snippets → tweets"), ("image", "image: M
                     f"{shift}_mmd_before": float(r["MMD² before"]),
                     f"{shift}_mmd_after": float(r["MMD² after CORAL"]),
                     f"{shift}_mmd_tca_mu0": float(r["MMD² TCA space, mu = 0"]),
-                    f"{shift}_mmd_tca": float(r["MMD² TCA space, mu > 0"])})
+                    f"{shift}_mmd_tca": float(r["MMD² TCA space, mu > 0"]),
+                    **{f"{shift}_target_acc_{key}_std": float(runs[column][name].std()) for name, key in
+                       {**alignments, "source only": "source_only"}.items()},
+                    f"{shift}_runs": runs[column][accuracy_rows].round(4).to_dict("records")})
 metrics.update({"text_source_positive_share": float(source_prior[1]), "text_target_positive_share": float(true_prior[1]),
                 "text_em_positive_share": float(em_prior[1]),
                 "text_target_acc_prior_true": float(prior_rows["prior-corrected, true target shares"]),
                 "text_target_acc_prior_em": float(prior_rows["prior-corrected, EM-estimated shares"])})
-for shift, column in [("text", "text: snippets → tweets"), ("image", "image: MNIST → sklearn digits")]:
+for column, shift in shift_keys.items():
     metrics[f"{shift}_target_acc_constant"] = float(results[column]["constant predictor"])
+metrics["n_seeds"] = len(seeds)
+metrics["text_predicted_positive_share_sa"] = float(d["predicted positive share, subspace alignment"])
+metrics["text_class_cosine_before"] = float(d["class-direction cosine, no alignment"])
+metrics["text_class_cosine_sa"] = float(d["class-direction cosine, subspace alignment"])
+metrics["text_class_cosine_coral"] = float(d["class-direction cosine, CORAL"])
 metrics.update({"findings": findings.as_metrics()["claims"], **claims.as_metrics()})
 lesson.save_metrics(metrics)
-for shift in ("text", "image"):
+for shift in ("text", "image", "blend"):
     assert metrics[f"{shift}_mmd_after"] < 0.5 * metrics[f"{shift}_mmd_before"], "CORAL should shrink the MMD"
     assert metrics[f"{shift}_target_acc_oracle"] > metrics[f"{shift}_target_acc_source_only"], "the shift should cost"
-    assert metrics[f"{shift}_target_acc_source_only"] > 0.5, "frozen pretrained features should transfer something"
-    # ... something a constant answer does not: on the tweets, always answering negative already scores about 0.7
-    # (the smoke profile's small samples leave a smaller margin, hence its looser bar)
-    assert metrics[f"{shift}_target_acc_source_only"] > metrics[f"{shift}_target_acc_constant"] + \
-        lesson.pick(smoke=0.01, default=0.03), \
-        "the source-only probe should beat the constant predictor"
+# ... and on the images the source-only probe transfers something a constant answer does not (over seeds). On the
+# tweets always answering negative scores about 0.7, and the lesson reports whether the probe is clearly above it.
+for shift in ("image", "blend"):
+    column = next(c for c, key in shift_keys.items() if key == shift)
+    assert compare(runs[column]["source only"], runs[column]["constant predictor"]).winner == "A", shift
 assert metrics["text_target_positive_share"] < metrics["text_source_positive_share"] - 0.15, "a real prior shift"
 assert metrics["text_target_acc_prior_true"] >= metrics["text_target_acc_source_only"] - 0.01
+# the style shift is where alignment helps: at least one method clearly above the source-only probe, over seeds
+blend_runs = runs["image: MNIST → photo-blended MNIST"]
+assert any(compare(blend_runs[name], blend_runs["source only"]).winner == "A" for name in alignments), \
+    "an alignment method should clearly beat the source-only probe on the photo-blended digits"
 
 # %% [markdown]
 # ## Summary and what next
 
 # %%
-display(Markdown(claims.markdown("What this run showed (target-test accuracies, one seed per shift, each beside "
-                                 "what a constant predictor scores)")))
+display(Markdown(claims.markdown(f"What this run showed (target-test accuracies, {len(seeds)} seeds per shift, each "
+                                 "beside what a constant predictor scores)")))
 
 # %% [markdown]
 # * A frozen pretrained network plus a linear probe can transfer across domains without any adaptation;
 #   whether it does is read against a constant predictor, not against chance, and against a probe
 #   trained on target labels.
 # * MMD measures how far two feature clouds are; CORAL, subspace alignment and TCA are built to bring the
-#   clouds closer. Whether the target accuracy follows depends on whether the classes move together.
+#   clouds closer. Whether the target accuracy follows depends on whether the classes move together:
+#   check it (class directions, predicted shares), and compare over seeds before calling an alignment a gain.
 # * A change of class shares is not a feature-space problem: it needs a prior correction, which needs a
 #   trustworthy estimate of the target's class shares; measure how much of a gap it explains.
 #

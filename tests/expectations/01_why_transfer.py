@@ -1,6 +1,6 @@
 """What the smoke run of 01_why_transfer must show."""
 
-METHODS = {"from scratch (random init)", "TF-IDF + logistic regression",
+METHODS = {"from scratch (bag of embeddings)", "TF-IDF + logistic regression",
            "frozen encoder + logistic regression", "fine-tuning"}
 
 
@@ -15,11 +15,11 @@ def check(m: dict) -> None:
     sizes = sorted({r["n"] for r in curve})
     seeds = {r["seed"] for r in curve}
     assert {64, 256} <= set(sizes) and len(seeds) >= 2
-    for method in ("TF-IDF + logistic regression", "frozen encoder + logistic regression"):
+    for method in ("TF-IDF + logistic regression", "frozen encoder + logistic regression",
+                   "from scratch (bag of embeddings)"):
         assert len([r for r in curve if r["method"] == method]) == len(sizes) * len(seeds)
-    for method in ("from scratch (random init)", "fine-tuning"):  # smoke trains the networks on small sets only
-        rows = [r for r in curve if r["method"] == method]
-        assert {16, 64} <= {r["n"] for r in rows} and len(rows) >= 2
+    rows = [r for r in curve if r["method"] == "fine-tuning"]  # smoke fine-tunes on small sets only
+    assert {16, 64} <= {r["n"] for r in rows} and len(rows) >= 2
     mean = lambda method, n: _mean([r["accuracy"] for r in curve if r["method"] == method and r["n"] == n])  # noqa: E731
     # frozen features beat the majority-class baseline at every size, even 16 labels
     for n in sizes:
@@ -28,6 +28,6 @@ def check(m: dict) -> None:
     assert mean("TF-IDF + logistic regression", sizes[-1]) > mean("TF-IDF + logistic regression", sizes[0]) + 0.03
     # transfer beats both no-transfer baselines with few labels
     assert m["gain_at_64"] > 0 and m["gain_at_256"] > 0
-    # a random-init transformer stays near the majority class
-    assert m["scratch_mean_accuracy"] < m["majority_accuracy"] + 0.08
+    # the from-scratch network is a baseline that learns: more labels, higher accuracy
+    assert mean("from scratch (bag of embeddings)", sizes[-1]) > mean("from scratch (bag of embeddings)", sizes[0])
     assert m["source_only_accuracy"] < max(r["accuracy"] for r in m["lambda_curve"])

@@ -3,8 +3,8 @@
 
 def check(m: dict) -> None:
     assert m["n_seeds"] >= 3 and len(m["runs"]) == m["n_seeds"]
-    best = max(m["target_acc_classifier"], m["target_acc_kmm"], m["target_acc_kliep"])
-    assert best > m["target_acc_unweighted"] + 0.02  # weighting helps the misspecified model
+    # the weighting named in advance (domain classifier) helps the misspecified model; none is picked on test
+    assert m["target_acc_classifier"] > m["target_acc_unweighted"] + 0.02
     assert m["target_acc_true_weights"] > m["target_acc_unweighted"] + 0.03
     assert abs(m["svm_true_weights"] - m["svm_unweighted"]) < 0.03  # ... and barely moves a flexible one
     assert m["toy_linear_weighted"] > m["toy_linear_unweighted"] + 0.3

@@ -16,10 +16,11 @@ Nothing is re-exported here: each name has one import path, its module's, e.g.
                 every method trains, and the training steps ``DANNStep``, ``DeepCORALStep`` (its loss
                 ``deep_coral_loss``, not the feature-based ``CORAL``) and ``DeepMMDStep``
                 -> ``transfer_utils.methods.deep``
-
-Planned (lessons 09-12, no module yet):
-
-    distillation          soft targets from a teacher model (09)
-    relation              multi-task and relation-based transfer, shared encoders (09, 10)
-    parameter-efficient   LoRA and adapters against full fine-tuning (11)
+    distillation  a small student learns from a large teacher (lesson 09): the soft-target loss ``kd_loss``
+                  (T² · KL) and its gradient, the BCE-with-logits gradient, relational KD
+                  (``rkd_distance_loss``, ``rkd_angle_loss``) and the training step ``DistillationStep``
+                  -> ``transfer_utils.methods.distillation``
+    parameter_efficient  training a few added weights (lesson 11): a LoRA layer by hand, checked
+                against peft, and small helpers around peft's adapters
+                -> ``transfer_utils.methods.parameter_efficient``
 """

@@ -44,7 +44,7 @@ SMOKE_LIMIT_S = 15.0
 LESSONS = {
     "00": "00_setup_and_tour", "01": "01_why_transfer", "02": "02_instance_based", "03": "03_feature_based",
     "04": "04_model_based", "05": "05_domain_adaptation", "06": "06_attention_math",
-    "07": "07_bert_fine_tuning", "08": "08_resnet_image_transfer",
+    "07": "07_bert_fine_tuning", "08": "08_resnet_image_transfer", "10": "10_applications",
 }
 
 # (lesson, overrides, the parameter the error must name)
@@ -136,6 +136,16 @@ BAD = [
     ("08", {"k": BIG}, "k"),
     ("08", {"width": 2}, "width"),
     ("08", {"seed": 2**32}, "seed"),
+    ("10", {"model_name": ""}, "model_name"),
+    ("10", {"n_seeds": 0}, "n_seeds"),
+    ("10", {"seed": 2**32 - 2}, "seed"),
+    ("10", {"shots": 8}, "shots"),
+    ("10", {"unknown_intent": "weather"}, "unknown_intent"),
+    ("10", {"target_accuracy": 1.5}, "target_accuracy"),
+    ("10", {"tweet_labels": 10}, "tweet_labels"),
+    ("10", {"window": -1}, "window"),
+    ("10", {"n_windows": 5}, "n_windows"),
+    ("10", {"k": 0}, "k"),
 ]
 
 # good non-default values: each must pass the check cell, so the bad cases cannot pass vacuously
@@ -145,15 +155,17 @@ GOOD = {
     "01": [{"lr": 3e-4}, {"n_seeds": 2}, {"label_sizes": [64, 256]}, {"model_name": "minilm"}],
     "02": [{"sharpness": 2.0}, {"kmm_B": 10.0}, {"n_components": 8}, {"n_labelled_target": 40},
            {"tradaboost_rounds": 4}, {"seed": 3}],
-    "03": [{"coral_reg": 0.0}, {"n_subspace": 300}, {"tca_mu": 1.0}, {"image_size": 32}, {"seed": 1}],
+    "03": [{"coral_reg": 0.0}, {"n_subspace": 300}, {"tca_mu": 1.0}, {"image_size": 32}, {"seed": 1},
+           {"n_seeds": 4}, {"seed": 2**32 - 3}],
     "04": [{"k": 5}, {"width": 8}, {"lr": 0.01}, {"decay": 1.0}, {"strength": 0.0}],
     "05": [{"lr": 0.01}, {"n_seeds": 1}, {"steps": 505}, {"digits_steps": 100}, {"batch_size": 64},
-           {"weight_decay": 0.0}, {"clip_grad_norm": 1.0}, {"coral_weight": 0.5}, {"seed": 2**32 - 2}],
+           {"weight_decay": 0.0}, {"clip_grad_norm": 1.0}, {"coral_weight": 0.5}, {"seed": 2**32 - 4}],
     "06": [{"n_keys": 400}, {"n_keys": 8}, {"d_k": 32}, {"n_sentences": 4}, {"model_name": "minilm"}],
     "07": [{"lr": 2e-5}, {"epochs": 1}, {"max_steps": 10}, {"batch_size": 8}, {"warmup_ratio": 0.0},
            {"weight_decay": 0.0}, {"max_length": 64}],
     "08": [{"backbone": "efficientnet_lite0"}, {"image_size": 32}, {"k_a": 5}, {"k": 3}, {"width": 8},
-           {"seed": 2**32 - 1}],
+           {"seed": 2**32 - 3}],
+    "10": [{"shots": 3}, {"unknown_intent": "coding"}, {"window": 120}, {"n_windows": 30}, {"k": 5}],
 }
 
 # Runs in a fresh interpreter: argv[1] is a JSON list of [source path, [overrides, ...]] per lesson;

@@ -52,6 +52,7 @@ LOAD_CHECKS: dict[str, Callable[[], str]] = {
     "minilm": _minilm,
     "efficientnet_lite0": _efficientnet,
     "rotten_tomatoes": _splits(datasets.load_rotten_tomatoes),
+    "chatterbot_questions": _splits(datasets.load_chatterbot_questions),
     "bbc_news": _splits(datasets.load_bbc_news),
     "tweets": _splits(datasets.load_tweets),
     "mnist_5k": _splits(datasets.load_mnist_5k),

@@ -4,7 +4,7 @@ Every loader returns :class:`Splits`. The split is fixed (``split_seed=0``) so t
 and profile is scored on the same test set; a lesson's own ``seed`` only changes which training
 examples it samples and how its models start.
 
-Lessons: 00, 01, 03, 04, 05, 06, 07, 08.
+Lessons: 00, 01, 03, 04, 05, 06, 07, 08, 09, 10, 11.
 """
 
 from __future__ import annotations
@@ -118,6 +118,30 @@ def load_tweets(classes: tuple[str, ...] = ("negative", "positive")) -> Splits:
     frame = frame[frame["sentiment"].isin(classes)]
     labels = frame["sentiment"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     return split_fixed(frame["text"].astype(str).tolist(), labels, "tweets", list(classes))
+
+
+@lru_cache(maxsize=None)
+def load_chatterbot_questions(min_questions: int = 10) -> Splits:
+    """ChatterBot corpus questions labelled by topic file (its intent), topics with ``min_questions`` or more.
+
+    A question is the first line of each conversation; a question found under two topics is dropped, and
+    repeated questions are kept once.
+    """
+    import yaml
+
+    topics: dict[str, set[str]] = {}
+    for path in sorted(asset_path("chatterbot_questions").glob("*.yml")):
+        for conversation in yaml.safe_load(path.read_text(encoding="utf-8")).get("conversations", []):
+            if conversation and isinstance(conversation[0], str) and conversation[0].strip():
+                topics.setdefault(" ".join(conversation[0].split()), set()).add(path.stem)
+    unique = {question: next(iter(found)) for question, found in topics.items() if len(found) == 1}
+    counts: dict[str, int] = {}
+    for topic in unique.values():
+        counts[topic] = counts.get(topic, 0) + 1
+    classes = sorted(t for t, n in counts.items() if n >= min_questions)
+    kept = sorted((q, t) for q, t in unique.items() if t in classes)
+    labels = np.array([classes.index(t) for _, t in kept])
+    return split_fixed([q for q, _ in kept], labels, "chatterbot_questions", classes)
 
 
 def _read_text(path: Path) -> str:

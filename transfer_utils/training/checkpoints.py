@@ -6,7 +6,7 @@ no longer match (a flipped bit, a half-copied file) with an error that names it.
 For resuming a run, ``rng_state`` / ``set_rng_state`` and ``loader_state`` / ``set_loader_state``
 capture what decides the rest of the run besides the weights: random number generators and data order.
 
-Lessons: 04, 05, 08 (through ``transfer_utils.training``).
+Lessons: 04, 05, 08, 09, 12 (through ``transfer_utils.training``).
 """
 
 from __future__ import annotations
@@ -98,15 +98,29 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
+def _generators(loader: Iterable) -> list[torch.Generator]:
+    """``order_generators``, plus the generator that a loader prepared by ``accelerate`` shares between processes."""
+    found = order_generators(loader)
+    shared = getattr(loader, "synchronized_generator", None)  # accelerate's DataLoaderShard
+    if isinstance(shared, torch.Generator) and all(g is not shared for g in found):
+        found.append(shared)
+    return found
+
+
+def _has_own_state(loader: Iterable) -> bool:
+    """True for loaders with a working ``state_dict`` (not accelerate's wrapper around a plain DataLoader)."""
+    return hasattr(loader, "state_dict") and not hasattr(loader, "base_dataloader")
+
+
 def loader_state(loader: Iterable) -> dict[str, Any]:
     """What the next pass over ``loader`` depends on: its ``state_dict()``, or its generators' states.
 
     Taken between epochs, when a DataLoader's previous pass is complete, so the generator states
     alone decide the next shuffle.
     """
-    if hasattr(loader, "state_dict"):
+    if _has_own_state(loader):
         return {"loader": loader.state_dict()}
-    return {"generators": [g.get_state() for g in order_generators(loader)]}
+    return {"generators": [g.get_state() for g in _generators(loader)]}
 
 
 def set_loader_state(loader: Iterable, state: dict[str, Any]) -> None:
@@ -114,7 +128,7 @@ def set_loader_state(loader: Iterable, state: dict[str, Any]) -> None:
     if "loader" in state:
         loader.load_state_dict(state["loader"])  # type: ignore[attr-defined]
         return
-    generators = order_generators(loader)
+    generators = _generators(loader)
     if len(generators) != len(state["generators"]):
         raise ValueError(f"the loader has {len(generators)} generators, the checkpoint {len(state['generators'])}")
     for generator, saved in zip(generators, state["generators"]):

@@ -4,12 +4,15 @@ Batches may be tuples ``(x, y)`` / ``(x, y, sample_weight)`` or dicts in the Hug
 (``{"input_ids": ..., "attention_mask": ..., "labels": ...}``). A custom ``step`` function (for
 example a domain-adversarial one) can replace the supervised step without changing the loop.
 The loop touches no global state: seeds and data order belong to the caller (see ``make_loader``).
+The same loop runs on several processes or devices when given a Hugging Face ``accelerate.Accelerator``
+(``training.distributed.accelerated_fit`` prepares the objects and passes it on).
 
-Lessons: 04, 05, 08 (through ``transfer_utils.training``).
+Lessons: 04, 05, 08, 09, 12 (through ``transfer_utils.training``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -142,8 +145,14 @@ class _EpochMeans:
 
 
 def _optimizer_step(model: nn.Module, loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    clip_grad_norm: float | None) -> None:
-    """Backward pass, optional gradient clipping, one optimizer step, then one scheduler step."""
+                    clip_grad_norm: float | None, accelerator: Any = None) -> bool:
+    """Backward pass, optional gradient clipping, one optimizer step, then one scheduler step.
+
+    Returns whether the weights moved: with an accelerator that accumulates gradients, only every
+    k-th micro-batch steps (its prepared optimizer and scheduler skip the others).
+    """
+    if accelerator is not None:
+        return _accelerated_step(model, loss, optimizer, scheduler, clip_grad_norm, accelerator)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if clip_grad_norm is not None:
@@ -151,19 +160,41 @@ def _optimizer_step(model: nn.Module, loss: torch.Tensor, optimizer: torch.optim
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
+    return True
+
+
+def _accelerated_step(model: nn.Module, loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: Any,
+                      clip_grad_norm: float | None, accelerator: Any) -> bool:
+    """The same step through ``accelerator``: backward (loss scaling, accumulation), clip, step, then zero.
+
+    Gradients are zeroed *after* the step here: zeroing before the backward pass would wipe the
+    micro-batches accumulated so far (the prepared optimizer skips ``zero_grad`` between them).
+    """
+    accelerator.backward(loss)  # divides by the accumulation steps; scales an fp16 loss
+    if clip_grad_norm is not None and accelerator.sync_gradients:
+        accelerator.clip_grad_norm_(model.parameters(), clip_grad_norm)  # unscales fp16 gradients first
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return bool(accelerator.sync_gradients)
 
 
 def _train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, scheduler: Any,
                  step: Step, history: History, *, device: torch.device, clip_grad_norm: float | None,
-                 max_steps: int | None, bar: tqdm, epoch: int) -> dict[str, float]:
+                 max_steps: int | None, bar: tqdm, epoch: int, accelerator: Any = None) -> dict[str, float]:
     """One pass over ``loader`` in train mode (fewer steps if ``max_steps`` is reached); the ``train_*`` columns."""
     train_mode(model)
     means = _EpochMeans()
     for batch in loader:
-        out = step(model, move_to(batch, device))
-        _optimizer_step(model, out.loss, optimizer, scheduler, clip_grad_norm)
-        history.steps += 1
+        # accumulate: no gradient sync between processes until the micro-batch that steps
+        with accelerator.accumulate(model) if accelerator is not None else contextlib.nullcontext():
+            out = step(model, move_to(batch, device))
+            stepped = _optimizer_step(model, out.loss, optimizer, scheduler, clip_grad_norm, accelerator)
         means.add(out)
+        if not stepped:
+            continue
+        history.steps += 1
         bar.update(1)
         bar.set_postfix(epoch=epoch, loss=f"{out.loss.item():.3f}", refresh=False)
         if max_steps is not None and history.steps >= max_steps:
@@ -216,17 +247,30 @@ def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _save_checkpoints(folder: Path, improved: bool, model: nn.Module, optimizer: torch.optim.Optimizer,
-                      scheduler: Any, step: Step, loader: Iterable, history: History, stale: int) -> None:
-    """Write ``latest.pt`` (and ``best.pt`` when the epoch improved): everything a resumed run needs."""
+                      scheduler: Any, step: Step, loader: Iterable, history: History, stale: int,
+                      accelerator: Any = None) -> None:
+    """Write ``latest.pt`` (and ``best.pt`` when the epoch improved): everything a resumed run needs.
+
+    With several processes, the main one writes (every process holds the same weights) and the file
+    keeps every process's random state, in process order, so each resumes with its own.
+    """
+    rng: Any = rng_state()
+    if accelerator is not None:
+        from accelerate.utils import gather_object
+
+        rng = gather_object([rng])
     extra = {"history": dataclasses.asdict(history), "stale": stale,
              "step": step.state_dict() if hasattr(step, "state_dict") else None,
-             "loader": loader_state(loader), "rng": rng_state()}
-    for name in ("latest.pt", "best.pt") if improved else ("latest.pt",):
-        save_checkpoint(folder / name, model, optimizer, scheduler, **extra)
+             "loader": loader_state(loader), "rng": rng}
+    if accelerator is None or accelerator.is_main_process:
+        for name in ("latest.pt", "best.pt") if improved else ("latest.pt",):
+            save_checkpoint(folder / name, model, optimizer, scheduler, **extra)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()  # nobody reads or moves on before the files are complete
 
 
 def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, step: Step,
-            loader: Iterable) -> tuple[History, int, dict[str, torch.Tensor] | None]:
+            loader: Iterable, process_index: int = 0) -> tuple[History, int, dict[str, torch.Tensor] | None]:
     """Load a checkpoint written by ``fit``; return its history, stale count and the best weights so far."""
     path = path / "latest.pt" if path.is_dir() else path
     extra = load_checkpoint(path, model, optimizer, scheduler)
@@ -236,7 +280,8 @@ def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, sche
     best_path = path.with_name("best.pt")
     best = read_checked(best_path)["model"] if history.best_epoch is not None and best_path.exists() else None
     set_loader_state(loader, extra["loader"])  # may replay batches, so the random states come last
-    set_rng_state(extra["rng"])
+    rng = extra["rng"]  # one state, or one per process (written by a run with an accelerator)
+    set_rng_state(rng[min(process_index, len(rng) - 1)] if isinstance(rng, list) else rng)
     return history, extra["stale"], best
 
 
@@ -247,7 +292,8 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
         monitor: str = "val_accuracy", mode: str | None = None, patience: int | None = None,
         min_delta: float = 0.0, clip_grad_norm: float | None = None,
         checkpoint_dir: str | Path | None = None, resume_from: str | Path | None = None,
-        restore_best: bool = True, device: torch.device | None = None, progress: bool = True) -> History:
+        restore_best: bool = True, device: torch.device | None = None, progress: bool = True,
+        accelerator: Any = None) -> History:
     """Train ``model``; evaluate on ``val_loader`` after each epoch; stop early; keep the best weights.
 
     ``scheduler.step()`` is called after every optimizer step (per-step schedules such as linear
@@ -260,16 +306,24 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
     With ``checkpoint_dir``, ``latest.pt`` is written after every epoch and ``best.pt`` after every
     improvement; ``resume_from`` (one of those files, or the folder for ``latest.pt``) continues that
     run with the same weights, optimizer, schedule, step state, data order and random states.
+    ``accelerator``: an ``accelerate.Accelerator`` that already prepared ``model``, ``optimizer``,
+    ``train_loader`` and ``scheduler`` (``training.distributed.accelerated_fit`` does both). Backward
+    passes, clipping and gradient accumulation then go through it, ``steps`` and ``max_steps`` count
+    optimizer steps, and only the main process writes checkpoints.
     """
     mode = _monitor_mode(monitor, mode)
     eval_sets = {**({"val": val_loader} if val_loader is not None else {}), **(val_loaders or {})}
     if monitor.startswith("val_") and "val" not in eval_sets and (patience is not None or checkpoint_dir):
         raise ValueError(f"monitor={monitor!r} needs a val_loader (or monitor='train_loss')")
     device = device or model_device(model)
+    core = model if accelerator is None else accelerator.unwrap_model(model)  # what weights are saved from
     history, stale, best_state = History(), 0, None
     if resume_from is not None:
-        history, stale, best_state = _resume(Path(resume_from), model, optimizer, scheduler, step, train_loader)
+        history, stale, best_state = _resume(Path(resume_from), core, optimizer, scheduler, step, train_loader,
+                                             0 if accelerator is None else accelerator.process_index)
     steps_per_epoch = len(train_loader) if hasattr(train_loader, "__len__") else None
+    if steps_per_epoch and accelerator is not None:
+        steps_per_epoch = math.ceil(steps_per_epoch / accelerator.gradient_accumulation_steps)
     total = max_steps or (epochs * steps_per_epoch if steps_per_epoch else None)
     bar = tqdm(total=total, initial=history.steps, desc="training", disable=not progress, mininterval=1.0)
     for epoch in range(len(history.epochs) + 1, epochs + 1):
@@ -277,7 +331,8 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
             break
         started = time.perf_counter()
         train_columns = _train_epoch(model, train_loader, optimizer, scheduler, step, history, device=device,
-                                     clip_grad_norm=clip_grad_norm, max_steps=max_steps, bar=bar, epoch=epoch)
+                                     clip_grad_norm=clip_grad_norm, max_steps=max_steps, bar=bar, epoch=epoch,
+                                     accelerator=accelerator)
         row = {"epoch": epoch, "steps": history.steps, "lr": optimizer.param_groups[0]["lr"], **train_columns,
                **_evaluation_columns(model, eval_sets, eval_step, device), "seconds": time.perf_counter() - started}
         history.epochs.append(row)
@@ -285,14 +340,14 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
                                needed=patience is not None or checkpoint_dir is not None)
         stale = 0 if improved else stale + 1
         if improved and restore_best:
-            best_state = _weights(model)
+            best_state = _weights(core)
         history.stopped_early = patience is not None and stale >= patience
         if checkpoint_dir is not None:
-            _save_checkpoints(Path(checkpoint_dir), improved, model, optimizer, scheduler, step, train_loader,
-                              history, stale)
+            _save_checkpoints(Path(checkpoint_dir), improved, core, optimizer, scheduler, step, train_loader,
+                              history, stale, accelerator)
     bar.close()
     if restore_best and best_state is not None:
-        model.load_state_dict(best_state)
+        core.load_state_dict(best_state)
     return history
 
 

@@ -88,3 +88,16 @@ def test_readme_results_are_the_committed_runs_numbers():
     assert block == catalog.results_markdown(), "run: python -c 'from transfer_utils.course import catalog; catalog.update_readme()'"
     landed = [info.stem for info in catalog.CURRICULUM if (ROOT / "notebooks" / f"{info.stem}.ipynb").exists()]
     assert set(landed) <= set(catalog.HEADLINES), "every landed lesson needs a headline in catalog.HEADLINES"
+
+
+def test_links_between_lessons_resolve():
+    """Every ``(NN_name.ipynb)`` link in a lesson source or the README names a lesson that exists."""
+    stems = {info.stem for info in catalog.CURRICULUM}
+    sources = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py")) + [ROOT / "README.md"]
+    broken = []
+    for path in sources:
+        for target in re.findall(r"\(((?:notebooks/)?\d\d_[a-z0-9_]+)\.ipynb\)", path.read_text()):
+            stem = target.removeprefix("notebooks/")
+            if stem not in stems or not (ROOT / "notebooks" / f"{stem}.ipynb").exists():
+                broken.append(f"{path.name} → {target}.ipynb")
+    assert not broken, "links to lessons that do not exist: " + ", ".join(broken)

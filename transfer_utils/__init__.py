@@ -25,6 +25,7 @@ Floor 1, ``data/`` — what the lessons learn from
 Floor 2, ``training/`` — one loop for every model
     loop         fit / evaluate / predict, early stopping, best weights
     checkpoints  atomic, SHA-256-verified checkpoints (latest and best) to resume from
+    distributed  the same loop on several processes through accelerate: prepare, launch configs (12)
     modes        device, train_mode / eval_mode, batch norm statistics under freezing
 
 Floor 3, ``models/`` — pretrained and small networks
@@ -32,6 +33,7 @@ Floor 3, ``models/`` — pretrained and small networks
     embeddings     frozen text and image features, cached by content
     parts          a network's stages and parameter count
     small_resnet   a narrow torchvision ResNet for 28×28 images, new heads (04, 08)
+    small_text     a small CNN over a pretrained model's token embeddings (the student of 09)
     source_model   that ResNet pretrained on source classes of Fashion-MNIST, cached (04, 08)
 
 Floor 4, ``methods/`` — transfer methods by type (as skada and ADAPT sort them)
@@ -39,11 +41,16 @@ Floor 4, ``methods/`` — transfer methods by type (as skada and ADAPT sort them
     feature     CORAL, subspace alignment, TCA, the MMD distance (02, 03)
     parameter   freezing, gradual unfreezing, layer-wise rates, L2-SP, parameter sharing (04, 08)
     deep        gradient reversal, the DANN step, Deep CORAL / MMD steps, the two-headed DigitCNN (05)
+    distillation  soft targets with T², BCE gradient, relational KD (distances, angles), the KD step (09)
+    parameter_efficient  LoRA layer by hand, peft LoRA / (IA)³ set-ups, trainable shares, atomic adapter
+                saves, peak memory (11)
 
 Floor 5 — tools for single lessons
+    applications     hand-over thresholds, share monitoring and alerts, precision@k (10)
     attention        attention by hand, checked against BERT (06)
     fine_tuning      the fine-tuning pipeline for a pretrained text encoder (01, 07)
     learning_curves  accuracy against the number of labels, per method, over seeds (01)
+    scaling          fine-tuning runs on 1 or N processes, launched with a timeout (12)
     vision           feature maps and Grad-CAM (08)
 
 Floor 6, ``course/`` — machinery (runs and authors the course; no lesson needs to read it)

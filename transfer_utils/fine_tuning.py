@@ -9,7 +9,7 @@
     text_logits / predict_texts   scoring new texts (``training.predict`` on length-sorted batches)
     trainer_fine_tune       the same job through the Hugging Face ``Trainer``, for comparison
 
-Lessons: 01, 07.
+Lessons: 01, 07, 11, 12.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ findings = Claims()  # the sections' own readings of their numbers (also recorde
 #
 # Each shift gets five numbers: the source-only probe, the same probe after CORAL, subspace alignment
 # and TCA, plus a probe trained on the *target's* labels (the "oracle", how far one could go). Each
-# domain's features are computed once for a pool of examples; every seed then draws its own 80% of the
+# domain's features are computed once for a pool of examples; every seed then draws its own four fifths of the
 # source and target pools, so that each comparison is made several times, paired by seed.
 
 # %%

@@ -779,5 +779,5 @@ display(Markdown(claims.markdown("What this run showed")))
 
 # %% [markdown]
 # **Next:** [08 · ResNet image transfer](08_resnet_image_transfer.ipynb) does the same for images, and
-# [11 · Parameter-efficient fine-tuning](11_peft_lora.ipynb) trains a few percent of these weights instead
+# [11 · Parameter-efficient fine-tuning](11_parameter_efficient_fine_tuning.ipynb) trains a few percent of these weights instead
 # of all of them.

@@ -10,7 +10,7 @@ beside what a constant predictor scores.
     constant_baseline    the best accuracy / F1 a predictor that ignores its input can reach
     Claims               sentences that hold or are turned around by the numbers, recorded for the metrics file
 
-Lessons: 00, 01, 02, 03, 04, 05, 06, 07, 08.
+Lessons: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ In a lesson, a solution sits between ``### BEGIN SOLUTION`` and ``### END SOLUTI
 student version of the notebook (``python -m transfer_utils student``) replaces it with
 ``raise NotImplementedError``, and the check then says "not attempted yet" instead of failing.
 
-Lessons: 00, 01, 02, 03, 04, 05, 06, 07, 08.
+Lessons: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Plot helpers shared by the lessons: small, titled, labelled figures.
 
-Lessons: 00, 01, 02, 03, 04, 05, 06, 07, 08.
+Lessons: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ come from :func:`digest`, which hashes what determines a result's content (weigh
 never names or sizes. :func:`download` fetches over https only and verifies a pinned hash before the
 file is moved into place.
 
-Lessons: 07.
+Lessons: 07, 12.
 """
 
 from __future__ import annotations

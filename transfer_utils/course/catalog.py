@@ -42,9 +42,9 @@ CURRICULUM = [
     LessonInfo("07_bert_fine_tuning", "BERT fine-tuning", "the full, correct fine-tuning pipeline and its pitfalls"),
     LessonInfo("08_resnet_image_transfer", "ResNet and EfficientNet image transfer",
                "feature extractor vs fine-tuning (EfficientNet-Lite0), layer transfer (ResNet)"),
-    LessonInfo("09_distillation_multitask", "Distillation, multi-task, relations", "soft targets, shared encoders"),
+    LessonInfo("09_distillation_multitask_relations", "Distillation, multi-task, relations", "soft targets, shared encoders"),
     LessonInfo("10_applications", "Applications", "intent routing, sentiment monitoring, semantic search"),
-    LessonInfo("11_peft_lora", "Parameter-efficient fine-tuning", "LoRA and adapters vs full fine-tuning"),
+    LessonInfo("11_parameter_efficient_fine_tuning", "Parameter-efficient fine-tuning", "LoRA and adapters vs full fine-tuning"),
     LessonInfo("12_scaling_out", "Scaling out", "accelerate / DDP, gradient accumulation, mixed precision"),
 ]
 
@@ -104,26 +104,29 @@ HEADLINES: dict[str, str] = {
                          "'fresh' {majority_accuracy:.3f}",
     "01_why_transfer": "best transfer method minus best no-transfer baseline (seed means): {gain_at_64:+.3f} at "
                        "64 labels, {gain_at_256:+.3f} at 256; TF-IDF on all labels {tfidf_all_labels_accuracy:.3f}; "
-                       "from-scratch transformer {scratch_mean_accuracy:.3f}, always 'fresh' {majority_accuracy:.3f}",
+                       "from-scratch network with {n_max} labels: {scratch_largest_accuracy:.3f}, always 'fresh' {majority_accuracy:.3f}",
     "02_instance_based": "biased selection of scikit-learn digits ({n_seeds} seeds): unweighted "
                          "{target_acc_unweighted:.3f} ± {target_acc_unweighted_std:.3f}, domain-classifier weights "
                          "{target_acc_classifier:.3f}, KMM {target_acc_kmm:.3f}, KLIEP {target_acc_kliep:.3f}, true "
                          "weights {target_acc_true_weights:.3f}, target-trained {target_acc_target_trained:.3f}; "
                          "constant predictor {target_acc_constant:.3f}",
-    "03_feature_based": "critic snippets → tweets (one seed): source-only {text_target_acc_source_only:.3f}, CORAL "
-                        "{text_target_acc_coral:.3f}, subspace alignment {text_target_acc_sa:.3f}, TCA "
+    "03_feature_based": "{n_seeds} seeds; critic snippets → tweets: source-only {text_target_acc_source_only:.3f}, "
+                        "CORAL {text_target_acc_coral:.3f}, subspace alignment {text_target_acc_sa:.3f}, TCA "
                         "{text_target_acc_tca:.3f}, tweet-trained {text_target_acc_oracle:.3f}, constant predictor "
-                        "{text_target_acc_constant:.3f}; CORAL shrinks the MMD² {text_mmd_before:.3f} → "
+                        "{text_target_acc_constant:.3f}; MNIST → photo-blended MNIST: source-only "
+                        "{blend_target_acc_source_only:.3f}, subspace alignment {blend_target_acc_sa:.3f}, TCA "
+                        "{blend_target_acc_tca:.3f}, CORAL {blend_target_acc_coral:.3f}, target-trained "
+                        "{blend_target_acc_oracle:.3f}; CORAL shrinks the text MMD² {text_mmd_before:.3f} → "
                         "{text_mmd_after:.3f}; the true class prior gives {text_target_acc_prior_true:.3f}",
     "04_model_based": "ResNet pretrained on 5 Fashion-MNIST classes → the other 5, {k} labels per class, {seeds} "
-                      "seeds (too few to rank): target accuracy (source accuracy kept, from {source_acc_before:.3f}) "
+                      "seeds, picked on validation: {picked_on_validation[0]} ({picked_target_acc:.3f} test); target accuracy (source accuracy kept, from {source_acc_before:.3f}) "
                       "— head only {strategies[0][target_acc]:.3f} ({strategies[0][source_acc_after]:.3f}), "
                       "gradual unfreezing {strategies[1][target_acc]:.3f} ({strategies[1][source_acc_after]:.3f}), "
                       "full fine-tuning {strategies[2][target_acc]:.3f} ({strategies[2][source_acc_after]:.3f}), "
                       "L2-SP {strategies[5][target_acc]:.3f} ({strategies[5][source_acc_after]:.3f}); shared "
                       "encoder {joint_target_acc:.3f} target / {joint_source_acc:.3f} source with {shared_params:,} "
                       "vs {separate_params:,} parameters; constant predictor {target_constant_acc:.3f}",
-    "05_domain_adaptation": "MNIST → photo-blended MNIST, equal steps, 2 seeds (too few to call a gain clear): "
+    "05_domain_adaptation": "MNIST → photo-blended MNIST, equal steps, {n_seeds} seeds: "
                             "source-only {blend_source_only:.3f}, DANN {blend_dann:.3f}, Deep CORAL "
                             "{blend_deep_coral:.3f}, target-trained {blend_oracle:.3f} (DANN closes "
                             "{blend_gap_closed_dann:.0%} of the gap on the mean); MNIST → scikit-learn digits: "
@@ -141,7 +144,7 @@ HEADLINES: dict[str, str] = {
                            "on a 2,000-snippet job, course loop {course_loop_test_accuracy:.3f} in "
                            "{course_loop_seconds:.0f} s vs `Trainer` {trainer_test_accuracy:.3f} in "
                            "{trainer_seconds:.0f} s (one seed each)",
-    "08_resnet_image_transfer": "part A, EfficientNet-Lite0 → Fashion-MNIST, {k_a} labels per class, one seed: raw "
+    "08_resnet_image_transfer": "part A, EfficientNet-Lite0 → Fashion-MNIST, {k_a} labels per class, {seeds_a} seeds: raw "
                                 "pixels {acc_raw_pixels:.3f}, frozen features {acc_feature_extractor:.3f}, "
                                 "fine-tuning {acc_finetune:.3f}, scratch {acc_scratch:.3f}, constant predictor "
                                 "{acc_constant_a:.3f}; part B, layer transfer from a ResNet pretrained on 5 classes "
@@ -149,6 +152,39 @@ HEADLINES: dict[str, str] = {
                                 "blocks 1 / 2 / 3 / 4 frozen {acc_by_frozen_blocks[0]:.3f} / "
                                 "{acc_by_frozen_blocks[1]:.3f} / {acc_by_frozen_blocks[2]:.3f} / "
                                 "{acc_by_frozen_blocks[3]:.3f}",
+    "09_distillation_multitask_relations": "{n_seeds} seeds, {n_small} gold labels + {n_transfer:,} unlabelled "
+                                           "snippets: teacher (frozen MiniLM + head) {teacher_acc:.3f}; student CNN "
+                                           "({size_ratio:.0f}× smaller, {speedup:.0f}× faster) without teacher "
+                                           "{student_scratch_acc:.3f}, distilled {student_kd_acc:.3f}, relational KD "
+                                           "{student_rkd_acc:.3f}; multi-task (+ BBC topics) {multitask_acc:.3f} vs "
+                                           "single-task {singletask_acc:.3f}; BCE gradient vs autograd "
+                                           "{bce_grad_max_abs_diff:.0e}; constant predictor {constant_acc:.3f}",
+    "10_applications": "{n_seeds} seeds each: intent routing ({shots} labelled questions per intent, ChatterBot topics) "
+                       "MiniLM {routing_acc_minilm:.3f} vs TF-IDF {routing_acc_tfidf:.3f}, commonest intent "
+                       "{routing_constant_acc:.3f}; with the validation threshold {handover_answered_acc:.3f} accurate "
+                       "at coverage {handover_coverage:.3f} (answering all {answer_all_acc:.3f}); critic-trained "
+                       "sentiment on tweets {tweet_acc:.3f} (constant {tweet_constant_acc:.3f}), negative-share error "
+                       "classify-and-count {share_mae_cc:.3f} vs adjusted with tweet rates {share_mae_acc_target:.3f}, "
+                       "alert precision {alert_precision:.3f} / recall {alert_recall:.3f}; BBC same-topic "
+                       "precision@{k}: full text MiniLM {p_at_k_minilm_full:.3f} vs TF-IDF {p_at_k_tfidf_full:.3f}, "
+                       "titles only {p_at_k_minilm_title:.3f} vs {p_at_k_tfidf_title:.3f} (commonest topic "
+                       "{p_at_k_constant:.3f})",
+    "11_parameter_efficient_fine_tuning": "MiniLM on critic snippets, {steps} steps of {batch_size} each, "
+                                          "{seeds} seeds, learning rates chosen on validation: full fine-tuning "
+                                          "{full_accuracy:.3f} ± {full_accuracy_std:.3f}, LoRA r={lora_rank} "
+                                          "{lora_accuracy:.3f} ± {lora_accuracy_std:.3f} training {lora_share:.2%} "
+                                          "of the parameters (adapter {adapter_kb:.0f} KiB), head only "
+                                          "{head_accuracy:.3f} ± {head_accuracy_std:.3f}; (IA)³ {ia3_accuracy:.3f} "
+                                          "(one seed); merge changes logits by {merge_max_abs_logit_diff:.0e}; "
+                                          "constant predictor {constant_accuracy:.3f}",
+    "12_scaling_out": "MiniLM fine-tuned through `accelerate` on {n_train} snippets ({steps_per_run} steps, {n_seeds} "
+                      "seeds): 1 process {one_process_mean_accuracy:.3f} vs {world_size} processes (gloo, world size "
+                      "checked) {two_process_mean_accuracy:.3f}, constant predictor {constant_accuracy:.3f}; without "
+                      "dropout the step losses differ by at most {exact_max_loss_diff:.1e}; bf16 "
+                      "{bf16_mean_accuracy:.3f} at {bf16_speedup:.2f}× the float32 speed; on {cpu_count} cores {world_size} "
+                      "processes run at {speedup:.2f}× (all-reduce of {gradient_megabytes:.0f} MB: "
+                      "{allreduce_seconds:.2f} s per step); resumed run vs uninterrupted weight diff "
+                      "{resume_max_weight_diff:.1e}",
 }
 
 

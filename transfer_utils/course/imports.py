@@ -22,8 +22,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("models: pretrained models, embeddings, small networks", ("transfer_utils.models",)),
     ("methods: transfer methods by type", ("transfer_utils.methods",)),
     ("lesson tools: attention, fine-tuning, learning curves, looking inside CNNs",
-     ("transfer_utils.attention", "transfer_utils.fine_tuning", "transfer_utils.learning_curves",
-      "transfer_utils.vision")),
+     ("transfer_utils.applications", "transfer_utils.attention", "transfer_utils.fine_tuning",
+      "transfer_utils.learning_curves", "transfer_utils.scaling", "transfer_utils.vision")),
     ("course machinery: runner, CLI, authoring, catalogue, prefetch", ("transfer_utils.course",
                                                                        "transfer_utils.__main__")),
 ]

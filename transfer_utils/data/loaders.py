@@ -2,7 +2,7 @@
 
 Used by lessons 04, 05 and 08 (through ``image_tensors``) and by ``fine_tuning``.
 
-Lessons: 04, 05.
+Lessons: 04, 05, 09.
 """
 
 from __future__ import annotations

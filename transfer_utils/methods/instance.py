@@ -23,7 +23,7 @@ Conventions (``gamma`` of the RBF kernel exp(-gamma ||x - x'||^2), ``B``, ``eps`
 skada's ``KMMReweight`` / ``KLIEPReweight`` / ``DiscriminatorReweight``; ``tests/test_methods_instance.py``
 compares the weights with theirs.
 
-Lessons: 02, 03.
+Lessons: 02, 03, 10.
 """
 
 from __future__ import annotations

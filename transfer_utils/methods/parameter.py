@@ -5,7 +5,7 @@ Freezing the first stages, unfreezing them one by one (gradual unfreezing), givi
 learning rate (discriminative rates) and pulling weights back to their pretrained values (L2-SP) are
 all small functions of that list.
 
-Lessons: 04, 08.
+Lessons: 04, 08, 09.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Frozen embeddings: sentence features from a pretrained text encoder and pooled CNN features of small
 images from an ImageNet backbone, each cached on disk (lessons 00-03, 08).
 
-Lessons: 00, 01, 03, 06, 07.
+Lessons: 00, 01, 03, 06, 07, 09, 10.
 """
 
 from __future__ import annotations

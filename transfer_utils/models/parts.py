@@ -2,7 +2,7 @@
 
 Used by lessons 00, 04, 07 and 08, and by ``methods.parameter`` (freezing works stage by stage).
 
-Lessons: 04, 07, 08.
+Lessons: 04, 07, 08, 09.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ so nothing here ever reaches the network unless downloads are explicitly allowed
 remote code. Downloads are pinned: hub models to a commit (``HUB_REVISIONS``), torchvision weights to
 the hash in their file name, checked before the file is used.
 
-Lessons: 00, 01, 06, 07, 08.
+Lessons: 00, 01, 06, 07, 08, 09, 10, 11, 12.
 """
 
 from __future__ import annotations

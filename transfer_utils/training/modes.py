@@ -6,7 +6,7 @@ putting back in eval mode every batch-norm layer whose parameters are all frozen
 it, so no model needs its own ``train()`` override. ``eval_mode(model)`` is a context manager that
 switches to eval mode and puts every module's previous mode back afterwards, even after an error.
 
-Lessons: 04, 05, 08 (through ``transfer_utils.training``).
+Lessons: 04, 05, 08, 09, 12 (through ``transfer_utils.training``).
 """
 
 from __future__ import annotations

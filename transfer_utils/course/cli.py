@@ -1,4 +1,4 @@
-"""Command line: ``python -m transfer_utils {assets,run,course,sweep,prefetch,build,student,lint}``."""
+"""Command line: ``python -m transfer_utils {assets,run,course,sweep,prefetch,build,student,lint,lab,grade,site}``."""
 
 from __future__ import annotations
 
@@ -138,6 +138,37 @@ def cmd_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    """Open JupyterLab on the learner's working copies (``workspace/``), never on the committed lessons."""
+    from transfer_utils.course.workspace import open_lab
+
+    return open_lab(student=args.student, fresh=args.fresh, port=args.port, browser=not args.no_browser)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Run students' notebooks and write which checks each passed (CSV and Markdown)."""
+    from transfer_utils.course.grading import grade_folder, write_grades
+
+    grades = grade_folder(Path(args.submissions), profile=args.profile, timeout=args.timeout)
+    if not grades:
+        print(f"error: no lesson notebooks (NN_*.ipynb) below {args.submissions}", file=sys.stderr)
+        return 2
+    csv_path, md_path = write_grades(grades, Path(args.out) if args.out else Path(args.submissions))
+    for grade in grades:
+        print(f"{grade.submission}: {grade.score} checks passed" + (f" (run stopped: {grade.error})" if grade.error else ""))
+    print(f"wrote {csv_path} and {md_path}")
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    """Build the static site from the committed notebooks (no execution)."""
+    from transfer_utils.course.site import build_site
+
+    html = build_site(Path(args.out) if args.out else None)
+    print(f"built the site: open {html / 'index.html'}")
+    return 0
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
     """Check the committed notebooks: clean run, parameters cell, twin in sync."""
     from transfer_utils.course.authoring import check_sync, lesson_notebooks, lint
@@ -193,6 +224,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="student")
     p.set_defaults(func=cmd_student)
 
+    p = sub.add_parser("lab", help="open JupyterLab on your own copies of the lessons (workspace/)")
+    p.add_argument("--student", action="store_true", help="new copies are student versions (no solutions)")
+    p.add_argument("--fresh", nargs="+", metavar="NN", help="set these lessons' copies aside and start again")
+    p.add_argument("--port", type=int)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("grade", help="run students' notebooks and tabulate the checks each passed")
+    p.add_argument("submissions", help="folder holding NN_*.ipynb files (any depth, e.g. one folder per student)")
+    p.add_argument("--profile", default="smoke", choices=PROFILES)
+    p.add_argument("--timeout", type=float, default=900, help="seconds per notebook (default 900)")
+    p.add_argument("--out", help="where grades.csv and grades.md go (default: the submissions folder)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("site", help="build the offline HTML site from the committed notebooks (jupyter-book 1.x)")
+    p.add_argument("--out", help="folder to build in (default data/site)")
+    p.set_defaults(func=cmd_site)
+
     p = sub.add_parser("lint", help="check committed notebooks")
     p.set_defaults(func=cmd_lint)
     return parser
@@ -206,6 +255,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RunError, ParameterError, KeyError) as exc:
+    except (RunError, ParameterError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

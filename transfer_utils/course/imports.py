@@ -24,6 +24,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("lesson tools: attention, fine-tuning, learning curves, looking inside CNNs",
      ("transfer_utils.applications", "transfer_utils.attention", "transfer_utils.fine_tuning",
       "transfer_utils.learning_curves", "transfer_utils.scaling", "transfer_utils.vision")),
+    ("reference answers to the exercises (one module per lesson)", ("transfer_utils.solutions",)),
     ("course machinery: runner, CLI, authoring, catalogue, prefetch", ("transfer_utils.course",
                                                                        "transfer_utils.__main__")),
 ]

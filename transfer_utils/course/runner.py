@@ -166,16 +166,33 @@ def resolve_notebooks(names: Iterable[str], folder: Path) -> list[Path]:
     return find_by_stem(names, folder, ".ipynb")
 
 
-def run_in_child(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+def _file_size_cap(max_file_mb: int | None) -> Any:
+    """A function that caps the size of files the child (and its kernel) may write; None when uncapped."""
+    if max_file_mb is None or sys.platform == "win32":
+        return None
+
+    def cap() -> None:
+        import resource
+
+        limit = max_file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return cap
+
+
+def run_in_child(spec: dict[str, Any], timeout: float | None = None, env: dict[str, str] | None = None,
+                 max_file_mb: int | None = None) -> dict[str, Any]:
     """Execute one notebook (``spec``: input, output, params, cwd, progress) in a child process.
 
     Returns ``{"error": str | None, "seconds": float, "peak_mb": float | None}``; never raises for a
     failing notebook. The child runs in its own session; on a time-out or an interruption it is
-    stopped together with its kernel.
+    stopped together with its kernel. ``env`` replaces the inherited environment (the grader uses it);
+    ``max_file_mb`` caps the files the run may write.
     """
-    env = {k: v for k, v in os.environ.items() if k != "COURSE_PROFILE"}  # the parameter decides
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k != "COURSE_PROFILE"}  # the parameter decides
     child = subprocess.Popen([sys.executable, "-m", "transfer_utils.course.runner", json.dumps(spec)],
-                             stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+                             stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
+                             preexec_fn=_file_size_cap(max_file_mb))
     with _CHILDREN_LOCK:
         _CHILDREN.add(child)
     try:
@@ -276,8 +293,12 @@ def check_profile_agrees(params: dict[str, Any], profile: str) -> None:
 
 
 def execute(notebook: Path, out_dir: Path, *, profile: str = "default", params: dict[str, Any] | None = None,
-            progress: bool = True, timeout: float | None = None) -> RunResult:
-    """Run one notebook with papermill into ``out_dir``; never raises for a failing notebook."""
+            progress: bool = True, timeout: float | None = None, env: dict[str, str] | None = None,
+            max_file_mb: int | None = None) -> RunResult:
+    """Run one notebook with papermill into ``out_dir``; never raises for a failing notebook.
+
+    ``env`` and ``max_file_mb`` go to :func:`run_in_child` (the grader runs students' code with them).
+    """
     check_choice("profile", profile, PROFILES)
     params = dict(params or {})
     check_profile_agrees(params, profile)
@@ -291,7 +312,8 @@ def execute(notebook: Path, out_dir: Path, *, profile: str = "default", params: 
     output = out_dir / notebook.name
     spec = {"input": str(notebook.resolve()), "output": str(output.resolve()), "params": params,
             "cwd": str(notebook.resolve().parent), "progress": progress}
-    result = result_from_report(notebook.stem, run_in_child(spec, timeout=timeout), output, metrics_path, params)
+    report = run_in_child(spec, timeout=timeout, env=env, max_file_mb=max_file_mb)
+    result = result_from_report(notebook.stem, report, output, metrics_path, params)
     if result.error is None:
         try:
             result.metrics = load_metrics(metrics_path)["metrics"]

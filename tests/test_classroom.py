@@ -203,3 +203,20 @@ def test_grade_turns_two_submissions_into_the_expected_table(tmp_path):
     table = (tmp_path / "out" / "grades.md").read_text()
     assert f"| ann/{lesson.name} | {len(names)}/{len(names)} |" in table
     assert f"| bob/{lesson.name} | {len(names) - 1}/{len(names)} |" in table
+
+
+def test_direction_names_the_change_beyond_a_margin():
+    assert [exercises.direction(0.5, a, margin=0.02) for a in (0.6, 0.4, 0.51, 0.52)] == \
+        ["higher", "lower", "about the same", "about the same"]
+    with pytest.raises(ValueError, match="margin"):
+        exercises.direction(0, 1, margin=-1)
+
+
+def test_a_pair_of_tensors_of_the_wrong_shape_is_a_wrong_answer_not_a_crash():
+    import torch
+
+    ids, mask = torch.zeros(2, 3), torch.ones(2, 3)
+    with pytest.raises(exercises.ExerciseError, match="expected"):
+        exercises.check_function(lambda: (ids, mask[:, :2]), lambda: (ids, mask), [()], name="pair")
+    exercises.check_function(lambda: (ids, mask), lambda: (ids, mask), [()], name="pair")
+    exercises.check_value(lambda: (5, 0.25), (5, 0.2500000001), name="tuple of numbers")

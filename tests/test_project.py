@@ -101,3 +101,14 @@ def test_links_between_lessons_resolve():
             if stem not in stems or not (ROOT / "notebooks" / f"{stem}.ipynb").exists():
                 broken.append(f"{path.name} → {target}.ipynb")
     assert not broken, "links to lessons that do not exist: " + ", ".join(broken)
+
+
+def test_instructor_guide_times_are_current_and_every_lesson_has_notes():
+    """The guide's time table is generated (catalog.update_readme() rewrites it) and covers each lesson."""
+    text = catalog.GUIDE.read_text()
+    block = text.split(catalog.GUIDE_START)[1].split(catalog.GUIDE_END)[0].strip()
+    assert block == catalog.guide_times_markdown(), "run: python -c 'from transfer_utils.course import catalog; catalog.update_readme()'"
+    for info in catalog.CURRICULUM:
+        assert f"### {info.stem[:2]} · " in text, f"the instructor guide has no section for {info.stem}"
+    for heading in ("## A syllabus", "## Handing out, collecting, grading", "Common mistakes"):
+        assert heading.lower() in text.lower(), heading

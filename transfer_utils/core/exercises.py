@@ -35,12 +35,19 @@ def _as_array(value: Any) -> Any:
     if hasattr(value, "detach"):
         return value.detach().cpu().numpy()
     if isinstance(value, (list, tuple)) and value and not isinstance(value[0], str):
-        return np.asarray(value)
+        try:
+            return np.asarray(value)
+        except ValueError:  # ragged, e.g. tensors of different shapes: keep it as it is
+            return value
     return value
 
 
 def _close(yours: Any, expected: Any, atol: float, rtol: float) -> bool:
-    """Equal for strings and other objects, ``allclose`` with matching shapes for numbers."""
+    """Equal for strings and other objects, ``allclose`` with matching shapes for numbers, element by
+    element for tuples (such as a pair of tensors)."""
+    if isinstance(expected, tuple):
+        return (isinstance(yours, (tuple, list)) and len(yours) == len(expected)
+                and all(_close(a, b, atol, rtol) for a, b in zip(yours, expected)))
     yours, expected = _as_array(yours), _as_array(expected)
     if isinstance(expected, (np.ndarray, float, int, np.number)) and not isinstance(expected, bool):
         try:
@@ -49,7 +56,10 @@ def _close(yours: Any, expected: Any, atol: float, rtol: float) -> bool:
             return False  # not numbers at all
         expected = np.asarray(expected, dtype=float)
         return yours.shape == expected.shape and np.allclose(yours, expected, atol=atol, rtol=rtol)
-    return yours == expected
+    try:
+        return bool(yours == expected)
+    except (TypeError, ValueError):  # e.g. arrays compared with a list: not the same answer
+        return False
 
 
 def _brief(value: Any) -> str:
@@ -175,3 +185,18 @@ def check_prediction(yours: Any, outcome: str, *, name: str, choices: Sequence[s
         failed(name, f"you predicted {prediction!r}, the run says {outcome!r}: {evidence}", "prediction")
         return
     passed(name, f"{prediction!r}, as the run shows: {evidence}", "prediction")
+
+
+DIRECTIONS = ["higher", "lower", "about the same"]
+
+
+def direction(before: float, after: float, *, margin: float) -> str:
+    """"higher", "lower" or "about the same": how ``after`` compares with ``before``, ignoring moves
+    smaller than ``margin`` (the outcome of an experiment exercise, for ``check_prediction``)."""
+    if margin < 0:
+        raise ValueError(f"margin must be ≥ 0, got {margin}")
+    if after > before + margin:
+        return "higher"
+    if after < before - margin:
+        return "lower"
+    return "about the same"

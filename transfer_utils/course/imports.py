@@ -8,6 +8,7 @@ Imports inside functions count too: a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
 from pathlib import Path
@@ -43,6 +44,24 @@ def _modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE_DIR.rglob("*.py"))}
 
 
+@functools.lru_cache(maxsize=None)
+def _package_imports(path: Path, stamp: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``(module, names)`` of each package import in a file (``names`` empty for ``import x``), kept while
+    the file is unchanged: the lesson map reads each file many times."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("transfer_utils"):
+            found.append((node.module, tuple(a.name for a in node.names)))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, ()) for a in node.names if a.name.startswith("transfer_utils")]
+    return tuple(found)
+
+
+def package_imports(path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The package imports of a Python file, anywhere in it (see ``_package_imports``)."""
+    return _package_imports(path, path.stat().st_mtime_ns)
+
+
 def _resolve(target: str, known: dict[str, Path]) -> str | None:
     """The longest known module that ``target`` (``a.b.c`` or ``a.b.name``) names."""
     while target:
@@ -58,12 +77,11 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("transfer_utils"):
-                for alias in node.names:  # `from pkg import module` imports the module itself
-                    deps.add(_resolve(f"{node.module}.{alias.name}", known) or node.module)
-            elif isinstance(node, ast.Import):
-                deps.update(_resolve(a.name, known) or a.name for a in node.names if a.name.startswith("transfer_utils"))
+        for module, names in package_imports(path):
+            if not names:  # `import transfer_utils.x`
+                deps.add(_resolve(module, known) or module)
+            for alias in names:  # `from pkg import module` imports the module itself
+                deps.add(_resolve(f"{module}.{alias}", known) or module)
         deps.discard(name)
         deps.discard("transfer_utils")  # the root package only holds the docstring and the version
         graph[name] = deps
@@ -149,13 +167,12 @@ def lessons_named(doc: str) -> list[str]:
     return re.findall(r"\b[0-9][0-9]\b", line)
 
 
-def file_imports(path: Path) -> list[str]:
+def file_imports(path: Path, known: dict[str, Path] | None = None) -> list[str]:
     """The package modules a Python file (a lesson source, a test) imports."""
-    known = _modules()
+    known = known or _modules()
     modules = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("transfer_utils"):
-            modules.update(_resolve(f"{node.module}.{a.name}", known) or node.module for a in node.names)
+    for module, names in package_imports(path):
+        modules.update(_resolve(f"{module}.{name}", known) or module for name in names)
     return sorted(m for m in modules if m in known)
 
 
@@ -167,11 +184,11 @@ def lesson_imports(src_dir: Path | None = None) -> dict[str, list[str]]:
 
 def tests_of(module: str) -> list[Path]:
     """The test files that import ``module`` (or the package that re-exports it)."""
-    graph = import_graph()
+    graph, known = import_graph(), _modules()
     found = []
     for path in sorted((PACKAGE_DIR.parent / "tests").glob("test_*.py")):
-        modules = set(file_imports(path))
-        modules.update(d for m in list(modules) if module_path(m).name == "__init__.py" for d in graph[m])
+        modules = set(file_imports(path, known))
+        modules.update(d for m in list(modules) if known[m].name == "__init__.py" for d in graph[m])
         if module in modules:
             found.append(path)
     return found

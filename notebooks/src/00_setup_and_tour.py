@@ -165,7 +165,9 @@ pd.DataFrame(lesson_rows()).drop(columns="code (and tests)")  # the README's map
 # * **frozen pretrained encoder**: a 6-layer BERT (MiniLM, 22.7M parameters) that was trained by
 #   others on a huge amount of text turns each snippet into a 384-number vector (the average of its
 #   token vectors); a logistic regression learns on top. The encoder is not changed at all: this is
-#   *feature-based* transfer, the simplest kind.
+#   *feature-based* transfer, the simplest kind. In symbols, with $f(x)$ the encoder's vector for a
+#   snippet $x$, the model is $P(\text{fresh} \mid x) = \sigma\big(w^\top f(x) + b\big)$: only $w$ and $b$
+#   are learned from our labels, $f$ stays as pretraining left it.
 #
 # Every score is on the same fixed test split, averaged over several random draws of the labelled set.
 
@@ -240,61 +242,125 @@ display(Markdown(f"**What this run shows** ({n_labels} labelled snippets, {len(r
 # %% [markdown]
 # ## 5. Exercises
 #
-# Each exercise has an instant check that compares your answer with the course's reference.
-# In the student version of this notebook (`python -m transfer_utils student`) the solutions are removed.
+# Each exercise has an instant check that compares your answer with the course's reference. In the
+# student version of this notebook (`python -m transfer_utils student`) each answer is a stub that
+# raises `NotImplementedError`, and its check says "not attempted": replace the stub with your code and
+# rerun the cell. The exercises go from a warm-up to an experiment.
 #
-# **Exercise 1.** Write mean pooling: average the token vectors `hidden` (shape `[batch, length, dim]`)
-# over the positions where `mask` (shape `[batch, length]`, 1 for real tokens, 0 for padding) is 1.
+# **Exercise 1 (warm-up).** Every accuracy in this course is printed beside a constant predictor's.
+# Write `my_majority_accuracy(train_y, test_y)`: the accuracy on the labels `test_y` of the rule "always
+# predict the most frequent label of `train_y`" (on a tie, the smaller label, as `np.bincount(...).argmax()`
+# picks it). The rule is chosen on training labels only; a transferred model that does not clearly
+# beat it has learnt nothing about the task.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_prediction, check_value, direction
+from transfer_utils.solutions import lesson00 as solutions
 
 
+def my_majority_accuracy(train_y: np.ndarray, test_y: np.ndarray) -> float:
+    ### BEGIN SOLUTION
+    most_common = np.bincount(train_y).argmax()
+    return float(np.mean(test_y == most_common))
+    ### END SOLUTION
+
+
+majority_cases = [(snippets.train.y, snippets.val.y),  # the real snippets: train and validation splits
+                  (np.array([0, 1]), np.array([1, 1, 0])),  # a tie in the training labels
+                  (np.array([2]), np.array([2])),  # a single example
+                  (np.array([1, 1, 0]), np.array([0, 0])),  # the majority label never occurs in test_y
+                  (np.array([0, 2, 2, 1]), np.array([2, 2, 0, 1, 1]))]  # three classes
+check_function(my_majority_accuracy, solutions.majority_accuracy, majority_cases,
+               name="exercise 1 (majority baseline)")
+
+# %% [markdown]
+# **Exercise 2.** Before transferring anything to a new task, look at its classes. Load the BBC News
+# topics with `datasets.load_bbc_news()` and return the name of the largest class in its training split
+# and how many training articles it holds, as a tuple `(name, count)` (the class names are in `.classes`,
+# the labels in `.train.y`). Its share of the training set is what a constant predictor scores there.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_bbc_largest_class() -> tuple[str, int]:
+    ### BEGIN SOLUTION
+    bbc = datasets.load_bbc_news()
+    counts = np.bincount(bbc.train.y)
+    return bbc.classes[int(counts.argmax())], int(counts.max())
+    ### END SOLUTION
+
+
+check_value(my_bbc_largest_class, solutions.largest_class(datasets.load_bbc_news()),
+            name="exercise 2 (BBC largest class)", hint="count the training labels with np.bincount")
+
+# %% [markdown]
+# **Exercise 3.** Write mean pooling, the step that turns the encoder's token vectors into one vector
+# per snippet: average the token vectors `hidden` (shape `[batch, length, dim]`) over the positions
+# where `mask` (shape `[batch, length]`, 1 for real tokens, 0 for padding) is 1. Padding must not count:
+# a batch pads short snippets to the longest one, and a snippet's vector must not depend on its
+# neighbours in the batch. A row with no real token at all gets a vector of zeros (do not divide by zero).
+
+# %%
+# NBVAL_CHECK_OUTPUT
 def my_mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     ### BEGIN SOLUTION
-    weights = mask.unsqueeze(-1).float()
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1)
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
     ### END SOLUTION
 
 
 generator = torch.Generator().manual_seed(0)
 pool_cases = [(torch.randn(2, 5, 4, generator=generator), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])),
-              (torch.randn(1, 3, 2, generator=generator), torch.tensor([[1, 0, 0]]))]
-check_function(my_mean_pool, embeddings.mean_pool, pool_cases, name="exercise 1 (mean pooling)")
+              (torch.randn(1, 3, 2, generator=generator), torch.tensor([[1, 0, 0]])),  # one real token
+              (torch.full((1, 4, 3), 7.0), torch.tensor([[1, 1, 0, 0]])),  # all values equal
+              (torch.randn(1, 1, 5, generator=generator) * 1e4, torch.tensor([[1]])),  # length one, large values
+              (torch.randn(2, 3, 2, generator=generator), torch.tensor([[0, 0, 0], [0, 1, 1]]))]  # a row of padding only
+check_function(my_mean_pool, embeddings.mean_pool, pool_cases, name="exercise 3 (mean pooling)")
 
 # %% [markdown]
-# **Exercise 2.** What accuracy does the trivial rule "always predict the most frequent training class"
-# get on the whole Rotten Tomatoes test split? Compute it from `snippets` (no model needed).
+# **Exercise 4 (experiment).** Is it the *pretraining* that helps, or merely turning each snippet into a
+# vector of numbers and fitting a logistic regression on it? The cell after next swaps the frozen encoder
+# for one that learnt nothing: every word piece gets a random vector (as many numbers as the encoder's),
+# and a snippet is the average of its word pieces' vectors. The labelled draws, the logistic regression
+# and the test snippets stay the same. Predict before you run: will the test accuracy with random vectors
+# be "higher", "lower" or "about the same" as with the pretrained encoder (within two points)? Put your
+# prediction in `my_random_vectors_prediction`, then run the cell below it.
 
 # %%
-# NBVAL_CHECK_OUTPUT
-def majority_accuracy() -> float:
+def my_random_vectors_prediction() -> str:
     ### BEGIN SOLUTION
-    most_common = np.bincount(snippets.train.y).argmax()
-    return float(np.mean(snippets.test.y == most_common))
+    return "lower"
     ### END SOLUTION
 
 
-check_value(majority_accuracy, np.mean(snippets.test.y == 1), name="exercise 2 (majority baseline)", atol=1e-9)
-
-# %% [markdown]
-# **Exercise 3.** Load the BBC News topics with `datasets.load_bbc_news()` and return the number of
-# classes and the share of training articles in the largest class, as a tuple `(n_classes, share)`.
-
 # %%
-# NBVAL_CHECK_OUTPUT
-def bbc_balance() -> tuple[int, float]:
-    ### BEGIN SOLUTION
-    bbc = datasets.load_bbc_news()
-    counts = np.bincount(bbc.train.y)
-    return len(bbc.classes), float(counts.max() / counts.sum())
-    ### END SOLUTION
+from transfer_utils.models.pretrained import load_tokenizer
+
+word_piece_tokenizer = load_tokenizer(model_name)
+random_table = np.random.default_rng(lesson.seed).standard_normal(
+    (len(word_piece_tokenizer), test_features.shape[1]), dtype=np.float32)  # one random vector per word piece
 
 
-bbc_reference = datasets.load_bbc_news()
-check_value(bbc_balance, (5, np.bincount(bbc_reference.train.y).max() / len(bbc_reference.train)),
-            name="exercise 3 (BBC class balance)", atol=1e-9)
+def random_vectors(texts: list[str]) -> np.ndarray:
+    """Each text as the mean of its word pieces' random vectors (zeros for an empty text)."""
+    pieces = word_piece_tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=128)["input_ids"]
+    return np.stack([random_table[ids].mean(axis=0) if ids else np.zeros(random_table.shape[1], np.float32)
+                     for ids in pieces])
+
+
+random_test = random_vectors(test.x)
+random_accuracy = []
+for run in range(settings["seeds"]):
+    draw = datasets.sample_n(snippets.train, n_labels, seed=lesson.seed + run)  # the same draws as section 4
+    random_probe = LogisticRegression(C=1.0, max_iter=2000).fit(random_vectors(draw.x), draw.y)
+    random_accuracy.append(random_probe.score(random_test, test.y))
+pretrained_mean, random_mean = acc_probe, float(np.mean(random_accuracy))
+outcome = direction(pretrained_mean, random_mean, margin=0.02)
+check_prediction(my_random_vectors_prediction, outcome, name="exercise 4 (random word vectors)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"mean test accuracy over {len(random_accuracy)} draws: pretrained encoder {pretrained_mean:.3f} → "
+                          f"random word-piece vectors {random_mean:.3f} (bag of words {acc_bow:.3f}, "
+                          f"always 'fresh' {majority:.3f})")
 
 # %% [markdown]
 # ## 6. Results

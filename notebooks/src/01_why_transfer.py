@@ -473,68 +473,157 @@ display(Markdown("**What this run shows** (test accuracy):\n\n" + "\n".join(f"- 
 #
 # ## 6. Exercises
 #
-# **Exercise 1.** Write `gain(means, transfer, baseline)`: given a dict of seed-mean accuracies per method
-# at one number of labels, return the best transfer method's accuracy minus the best non-transfer
-# method's accuracy (the quantity this lesson reports as `gain_at_64`).
+# Each exercise has an instant check against the course's reference; in the student version each answer
+# is a stub, and its check says "not attempted" until you replace the stub and rerun the cell.
+#
+# **Exercise 1 (warm-up).** Which kind of transfer (one of `"instance"`, `"feature"`, `"parameter"`,
+# `"relation"`) is each of these? (a) training a logistic regression on a frozen encoder's vectors;
+# (b) re-weighting airline tweets so that they resemble film reviews before training on them; (c) starting
+# from pretrained weights and training all of them on the target; (d) teaching a small model to reproduce
+# the pairwise distances between a large model's sentence vectors. Return the four answers in order.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_prediction, check_value, direction
+from transfer_utils.solutions import lesson01 as solutions
 
 
-def my_gain(means: dict[str, float], transfer: list[str], baseline: list[str]) -> float:
-    ### BEGIN SOLUTION
-    return max(means[m] for m in transfer) - max(means[m] for m in baseline)
-    ### END SOLUTION
-
-
-def reference_gain(means: dict[str, float], transfer: list[str], baseline: list[str]) -> float:
-    rows = [{"n": 1, "method": m, "seed": 0, "accuracy": a} for m, a in means.items()]
-    return lc.gain_at(rows, 1, transfer, baseline)
-
-
-gain_cases = [({"a": 0.7, "b": 0.6, "c": 0.65, "d": 0.5}, ["a", "b"], ["c", "d"]),
-              ({"a": 0.5, "b": 0.55, "c": 0.6, "d": 0.58}, ["a", "b"], ["c", "d"])]
-check_function(my_gain, reference_gain, gain_cases, name="exercise 1 (gain)")
-
-# %% [markdown]
-# **Exercise 2.** The joint objective with sample weights. For $n_s$ source and $n_t$ target examples and
-# a given $\lambda$, return the weight vector (source weights first) that makes a weighted sum of
-# per-example losses equal $L_{source} + \lambda L_{target}$ (means over each set). Check: for
-# $n_s = 3, n_t = 2, \lambda = 4$ the weights sum to $1 + \lambda$.
-
-# %%
-# NBVAL_CHECK_OUTPUT
-def joint_weights(n_source: int, n_target: int, lam: float) -> np.ndarray:
-    ### BEGIN SOLUTION
-    return np.concatenate([np.full(n_source, 1.0 / n_source), np.full(n_target, lam / n_target)])
-    ### END SOLUTION
-
-
-check_value(lambda: joint_weights(3, 2, 4.0), np.array([1 / 3, 1 / 3, 1 / 3, 2.0, 2.0]),
-            name="exercise 2 (joint weights)")
-
-# %% [markdown]
-# **Exercise 3.** Which kind of transfer (one of `"instance"`, `"feature"`, `"parameter"`, `"relation"`)
-# is each of these? (a) training a logistic regression on a frozen encoder's vectors; (b) re-weighting
-# airline tweets so that they resemble film reviews before training on them; (c) starting from pretrained
-# weights and training all of them on the target; (d) teaching a small model to reproduce the pairwise
-# distances between a large model's sentence vectors.
-
-# %%
-# NBVAL_CHECK_OUTPUT
-def kinds() -> list[str]:
+def my_transfer_kinds() -> list[str]:
     ### BEGIN SOLUTION
     return ["feature", "instance", "parameter", "relation"]
     ### END SOLUTION
 
 
-check_value(kinds, ["feature", "instance", "parameter", "relation"], name="exercise 3 (taxonomy)",
-            hint="what is carried over: a representation, examples, weights, or relations?")
+check_value(my_transfer_kinds, solutions.transfer_kinds(), name="exercise 1 (kinds of transfer)",
+            hint="ask what is carried over: a representation, examples, weights, or relations?")
 
 # %% [markdown]
-# **Exercise 4 (open).** Rerun this notebook with `-p label_sizes "[16, 64, 256, 1024, 4096]"` (or more
-# seeds) from the command line and see whether fine-tuning keeps pulling away from the frozen encoder:
+# **Exercise 2.** The lesson's headline number at n labels is the *gain of transfer*: the best seed-mean
+# accuracy among the transfer methods minus the best among the methods without transfer. Write
+# `my_gain_at(rows, n, transfer, baseline)` for rows like the lesson's `curve` (dicts with keys `"n"`,
+# `"method"`, `"seed"`, `"accuracy"`): average each method's accuracy over its seeds at `n` only, then take
+# the best of each group and subtract. A method that was not run at `n` is skipped (fine-tuning stops at a
+# smaller size than the others). Comparing *bests* matters: a transfer method only counts as a gain over the
+# strongest baseline, not over the weakest.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_gain_at(rows: list[dict], n: int, transfer: list[str], baseline: list[str]) -> float:
+    ### BEGIN SOLUTION
+    def seed_mean(method: str) -> float | None:
+        values = [r["accuracy"] for r in rows if r["n"] == n and r["method"] == method]
+        return float(np.mean(values)) if values else None
+
+    def best(methods: list[str]) -> float:
+        return max(m for m in (seed_mean(name) for name in methods) if m is not None)
+
+    return best(transfer) - best(baseline)
+    ### END SOLUTION
+
+
+def curve_rows(n: int, accuracies: dict[str, list[float]]) -> list[dict]:
+    """Rows in the format of `curve`: one per method and seed."""
+    return [{"n": n, "method": m, "seed": s, "accuracy": a} for m, values in accuracies.items()
+            for s, a in enumerate(values)]
+
+
+gain_cases = [
+    (curve, 64, TRANSFER, NO_TRANSFER),  # the lesson's own curve
+    (curve, sizes[-1], TRANSFER, NO_TRANSFER),  # its largest size, where fine-tuning may not have run
+    (curve_rows(16, {"a": [0.7, 0.5], "b": [0.65, 0.65], "c": [0.6, 0.6], "d": [0.5, 0.9]})
+     + curve_rows(64, {"a": [0.99], "c": [0.1]}), 16, ["a", "b"], ["c", "d"]),  # seed means; other sizes ignored
+    (curve_rows(16, {"a": [0.6], "c": [0.6]}), 16, ["a", "not run"], ["c"]),  # a tie, and a method not run at n
+    (curve_rows(16, {"a": [0.55], "b": [0.52], "c": [0.8]}), 16, ["a", "b"], ["c"]),  # a negative gain
+]
+check_function(my_gain_at, lc.gain_at, gain_cases, name="exercise 2 (gain of transfer)")
+
+# %% [markdown]
+# **Exercise 3.** Plain *pooling*, concatenating the source and the target examples and training on all of
+# them with weight 1 each, is also a point of $L_{source} + \lambda L_{target}$ (up to a constant factor,
+# which does not change the best $\theta$). Which $\lambda$? Write `my_pooling_lambda(n_source, n_target)`.
+# Then work it out for this lesson's tweets and its smallest labelled set: does plain pooling let the
+# source or the target dominate, and where does that point lie on the validation plot of section 5?
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_pooling_lambda(n_source: int, n_target: int) -> float:
+    ### BEGIN SOLUTION
+    # pooled loss = (n_s L_s + n_t L_t) / (n_s + n_t), proportional to L_s + (n_t / n_s) L_t
+    return n_target / n_source
+    ### END SOLUTION
+
+
+pooling_cases = [(len(source), sizes[0]), (len(source), 256), (5, 5), (7, 0), (1, 1000)]
+check_function(my_pooling_lambda, solutions.pooling_lambda, pooling_cases, name="exercise 3 (the λ of pooling)")
+
+# %% [markdown]
+# **Exercise 4.** The rule behind every choice in this course: choose on validation, report test once.
+# Write `my_pick_on_validation(lambdas, val_accuracy, test_accuracy)` that returns, as a tuple, the $\lambda$
+# with the best validation accuracy (the first one on a tie) and *that* $\lambda$'s test accuracy. It is not
+# the best test accuracy of the list: reporting the best test score over several candidates would be
+# optimistic by construction, since the test set itself would have made the choice.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_pick_on_validation(lambdas: list[float], val_accuracy: list[float],
+                          test_accuracy: list[float]) -> tuple[float, float]:
+    ### BEGIN SOLUTION
+    best = int(np.argmax(val_accuracy))  # argmax returns the first of several equal maxima
+    return lambdas[best], test_accuracy[best]
+    ### END SOLUTION
+
+
+one_draw = finite[(finite["n"] == sizes[0]) & (finite["seed"] == seeds[0])]  # this lesson's finite λ, one draw
+pick_cases = [
+    ([float(v) for v in one_draw["lambda"]], one_draw["val_accuracy"].tolist(), one_draw["accuracy"].tolist()),
+    ([0.1, 1.0, 10.0], [0.60, 0.70, 0.65], [0.80, 0.62, 0.75]),  # the best on test is not the pick
+    ([0.1, 1.0, 10.0], [0.70, 0.70, 0.60], [0.50, 0.90, 0.90]),  # a tie on validation: the first
+    ([1.0, 100.0], [0.55, 0.55], [0.6, 0.7]),  # all equal on validation
+    ([10.0], [0.5], [0.4]),  # a single candidate
+]
+check_function(my_pick_on_validation, solutions.pick_on_validation, pick_cases,
+               name="exercise 4 (pick on validation)")
+
+# %% [markdown]
+# **Exercise 5 (experiment).** Negative transfer on purpose. Keep the tweets as the source but flip every
+# one of their labels, so that the source now teaches the opposite of the target's rule. The cell after
+# next trains $L_{source} + \lambda L_{target}$ with $\lambda = 1$ on the smallest labelled sets with the
+# flipped tweets and scores the validation snippets. Predict before you run: will that validation accuracy
+# be "higher", "lower" or "about the same" (within five points) as training on the target labels alone
+# (λ = ∞ in section 5)? Put your prediction in `my_flipped_source_prediction`, then run the cell below it.
+
+# %%
+def my_flipped_source_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "lower"
+    ### END SOLUTION
+
+
+# %%
+n_small = sizes[0]
+
+
+def flipped_source_val_accuracy(labelled: datasets.Part) -> float:
+    """Validation accuracy of L_source + 1 · L_target when every source label is flipped."""
+    target_x = np.stack([features[t] for t in labelled.x])
+    x, y = np.vstack([source_features, target_x]), np.concatenate([1 - source.y, labelled.y])
+    w = np.concatenate([np.full(len(source), 1.0 / len(source)), np.full(len(labelled), 1.0 / len(labelled))])
+    return LogisticRegression(C=1000.0, max_iter=5000).fit(x, y, sample_weight=w).score(val_features, val.y)
+
+
+flipped_mean = float(np.mean([flipped_source_val_accuracy(subsets[(n_small, s)]) for s in seeds]))
+val_at_small = lambda_frame[lambda_frame["n"] == n_small].groupby("lambda")["val_accuracy"].mean()
+target_alone, honest_source = float(val_at_small[lambda_name(float("inf"))]), float(val_at_small[lambda_name(1.0)])
+outcome = direction(target_alone, flipped_mean, margin=0.05)
+check_prediction(my_flipped_source_prediction, outcome, name="exercise 5 (flipped source)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"mean validation accuracy with {n_small} target labels over {len(seeds)} draws: target only "
+                          f"{target_alone:.3f} → flipped tweets at λ = 1 {flipped_mean:.3f} (honest tweets at λ = 1: "
+                          f"{honest_source:.3f}; always 'fresh' {float(np.mean(val.y == 1)):.3f})")
+
+# %% [markdown]
+# **Exercise 6 (open, optional).** Rerun this notebook with more label sizes (or more seeds) from the
+# command line and see whether fine-tuning keeps pulling away from the frozen encoder:
 #
 # ```bash
 # python -m transfer_utils run 01 -p label_sizes "[16, 64, 256, 1024, 4096]" -p n_seeds 3 --out data/runs/01_more

@@ -621,15 +621,21 @@ plt.show()
 #
 # ## 9. Exercises
 #
-# Each exercise has an instant check against the course's reference. In the student version
-# (`python -m transfer_utils student`) the solutions are removed.
+# Each exercise has an instant check against the course's reference answers (`transfer_utils.solutions`),
+# on several inputs, edge cases included. In the student version (`python -m transfer_utils student`) the
+# solutions are removed, and each check says "not attempted" until you fill in its function.
 #
-# **Exercise 1.** Write attention without a mask: return softmax(q·kᵀ/√d_k)·v for tensors of shape
-# (..., length, d).
+# **Exercise 1 (warm-up).** Write attention without a mask: return softmax(q·kᵀ/√d_k)·v for tensors of
+# shape (..., length, d). It is the one formula every layer of the BERTs you will fine-tune computes, so
+# once you have written it, every later text lesson is made of parts you know. Besides the example of
+# section 2 and a batch of heads, the check tries a single key (every query must return that key's
+# value), keys that are all equal (every query gets the mean of the values), more queries than keys, and
+# scores in the thousands (take the softmax with `softmax`: an `exp` written by hand overflows there).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.core.exercises import check_function
+from transfer_utils.core.exercises import check_function, check_prediction, direction
+from transfer_utils.solutions import lesson06 as solutions
 
 
 def my_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -640,13 +646,21 @@ def my_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Ten
 
 
 exercise_generator = torch.Generator().manual_seed(0)
-attention_cases = [(Q, K, V)] + [tuple(torch.randn(2, 3, 5, 8, generator=exercise_generator) for _ in range(3))]
-check_function(my_attention, lambda q, k, v: attention.scaled_dot_product_attention(q, k, v)[0], attention_cases,
-               name="exercise 1 (attention)", atol=1e-5)
+draw = lambda *shape: torch.randn(*shape, generator=exercise_generator)  # noqa: E731
+attention_cases = [
+    (Q, K, V),  # section 2's three tokens
+    (draw(2, 3, 5, 8), draw(2, 3, 5, 8), draw(2, 3, 5, 8)),  # a batch of 2 sentences × 3 heads
+    (draw(4, 8), draw(1, 8), draw(1, 3)),  # one key: its weight is 1 for every query
+    (draw(3, 4), torch.ones(5, 4), torch.arange(10.0).view(5, 2)),  # equal keys: uniform weights
+    (30 * draw(2, 6, 16), 30 * draw(2, 6, 16), draw(2, 6, 4)),  # huge scores: a saturated softmax
+]
+check_function(my_attention, solutions.attention, attention_cases, name="exercise 1 (attention)", atol=1e-5)
 
 # %% [markdown]
-# **Exercise 2.** Turn a tokenizer's `attention_mask` (batch, length; 1 = token, 0 = padding) into a
-# boolean mask of shape (batch, 1, 1, length) that is True where a key may be read.
+# **Exercise 2 (warm-up).** Turn a tokenizer's `attention_mask` (batch, length; 1 = token, 0 = padding)
+# into a boolean mask of shape (batch, 1, 1, length) that is True where a key may be read. Every batch
+# you fine-tune on is padded, and section 4 showed what a missing mask does to the vectors. The check
+# includes a batch without any padding and a sentence of a single token.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -656,12 +670,15 @@ def my_padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-mask_cases = [(torch.tensor([[1, 1, 0], [1, 1, 1]]),), (torch.tensor([[1, 0, 0, 0]]),)]
+mask_cases = [(torch.tensor([[1, 1, 0], [1, 1, 1]]),), (torch.tensor([[1, 0, 0, 0]]),),
+              (torch.ones(3, 5, dtype=torch.long),), (torch.tensor([[1]]),)]
 check_function(my_padding_mask, attention.padding_mask, mask_cases, name="exercise 2 (padding mask)")
 
 # %% [markdown]
-# **Exercise 3.** Split (batch, length, heads·d) features into heads: return (batch, heads, length, d),
-# head *h* holding features *h·d* to *(h+1)·d − 1*.
+# **Exercise 3 (apply).** Split (batch, length, heads·d) features into heads: return (batch, heads,
+# length, d), head *h* holding features *h·d* to *(h+1)·d − 1*. Reading (or pruning, or adapting) single
+# heads of a pretrained model starts with this reshape. The check includes one head (nothing to split)
+# and heads of a single feature each.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -672,24 +689,63 @@ def my_split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-split_cases = [(torch.arange(24.0).view(1, 2, 12), 3), (torch.randn(2, 5, 384, generator=exercise_generator), 12)]
+split_cases = [(torch.arange(24.0).view(1, 2, 12), 3), (draw(2, 5, 384), 12), (draw(1, 1, 8), 1), (draw(2, 3, 6), 6)]
 check_function(my_split_heads, attention.split_heads, split_cases, name="exercise 3 (split heads)")
 
 # %% [markdown]
-# **Exercise 4.** How many bytes do the attention probabilities of *all* layers and heads of this model
-# take for one sequence of `n` tokens in float32 (4 bytes per number)? Use `config.num_hidden_layers` and
-# `config.num_attention_heads`. (For MiniLM at its 512-token limit, the answer is about 75 MB.)
+# **Exercise 4 (apply).** How many bytes do the attention probabilities of *all* layers and heads take
+# for one sequence of `n` tokens in float32 (4 bytes per number), in a model of `n_layers` layers with
+# `n_heads` heads each? The check tries this model at its 512-token limit
+# (`config.num_hidden_layers`, `config.num_attention_heads`), BERT-base (12 layers × 12 heads), a large
+# model at 4,096 tokens, and the edge cases of one and of zero tokens. Fine-tuning keeps these maps for
+# the backward pass, for every sequence of a batch: this is the memory that decides how long an input and
+# how large a batch fit on your machine.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def attention_bytes(n: int) -> int:
+def my_attention_bytes(n: int, n_layers: int, n_heads: int) -> int:
     ### BEGIN SOLUTION
-    return config.num_hidden_layers * config.num_attention_heads * n * n * 4
+    return n_layers * n_heads * n * n * 4
     ### END SOLUTION
 
 
-check_function(attention_bytes, lambda n: len(outputs.attentions) * outputs.attentions[0].shape[1] * n * n * 4,
-               [(1,), (64,), (512,)], name="exercise 4 (memory of the attention maps)")
+memory_cases = [(512, config.num_hidden_layers, config.num_attention_heads), (512, 12, 12), (4096, 24, 16),
+                (1, 1, 1), (0, 6, 12)]
+check_function(my_attention_bytes, solutions.attention_bytes, memory_cases,
+               name="exercise 4 (memory of the attention maps)")
+
+# %% [markdown]
+# **Exercise 5 (experiment).** Section 3 drew query and key entries of variance 1, and the 1/√d_k
+# brought the scores back to variance 1. Pretrained vectors need not be that tame: a fine-tuned layer
+# can learn larger queries and keys, and vectors that skip the normalisation are larger too. Keep the
+# 1/√d_k, but give every query and key entry a standard deviation of 2 instead of 1. Predict before you
+# run: will the softmax entropy over the `n_keys` keys at $d_k$ = `d_k` be "higher", "lower" or "about the
+# same" as with entries of standard deviation 1? Put your prediction in `my_prediction`, then run the cell
+# below it, which redraws section 3's vectors at `d_k` both ways.
+
+# %%
+def my_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "lower"
+    ### END SOLUTION
+
+
+# %%
+def scaled_entropy(std: float) -> float:
+    """Mean softmax entropy at d_k over n_keys keys, query and key entries of standard deviation ``std``."""
+    g = torch.Generator().manual_seed(lesson.seed)
+    q = std * torch.randn(settings["pairs"] // n_keys, 1, d_k, generator=g)
+    k = std * torch.randn(settings["pairs"] // n_keys, n_keys, d_k, generator=g)
+    p = ((q @ k.transpose(-2, -1)).squeeze(1) / math.sqrt(d_k)).softmax(dim=-1)
+    return float(attention.softmax_entropy(p).mean())
+
+
+before, after = scaled_entropy(1.0), scaled_entropy(2.0)
+outcome = direction(before, after, margin=0.2)
+check_prediction(my_prediction, outcome, name="exercise 5 (larger queries and keys)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"entropy {before:.3f} → {after:.3f} nats at d_k = {d_k} (uniform {math.log(n_keys):.3f}): "
+                          "the 1/√d_k corrects for the number of terms in q·k, not for their size")
 
 # %% [markdown]
 # ## 10. Results

@@ -64,7 +64,7 @@ from transfer_utils.core import plots
 from transfer_utils.models import source_model
 from transfer_utils import training
 from transfer_utils import vision
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function
 from transfer_utils.models.parts import count_parameters
 from transfer_utils.models.pretrained import load_image_backbone
 from transfer_utils.core.evidence import Claims, compare, constant_baseline
@@ -535,66 +535,133 @@ display(Markdown("\n".join("- " + text for text in [
 # %% [markdown]
 # ## 4. Exercises
 #
-# **Exercise 1.** Write the preprocessing the ImageNet network needs for grey uint8 images
-# `(N, H, W)`: repeat the channel three times, resize to `size`×`size` (bilinear, antialiased), and
-# scale with `image_net.mean` / `image_net.std` (given in 0-255 pixel units). Compare with
-# `image_net.preprocess`.
+# Each exercise has an instant check against the course's reference answers (`transfer_utils.solutions`),
+# on several inputs, edge cases included. In the student version (`python -m transfer_utils student`) the
+# solutions are removed, and each check says "not attempted" until you fill in its function.
+#
+# **Exercise 1 (warm-up).** Write the preprocessing the ImageNet network needs for grey uint8 images
+# `(N, H, W)`: repeat the channel three times, resize to `size`×`size` (bilinear, antialiased, only when
+# the size changes), and scale with `image_net.mean` / `image_net.std` (given in 0-255 pixel units).
+# Pretrained weights only work on inputs scaled the way they were trained on, so this is the first line
+# of every image transfer. The check compares with `image_net.preprocess` on real images, one image kept
+# at 28 pixels, and images that are all black or all white.
 
 # %%
 # NBVAL_CHECK_OUTPUT
+from transfer_utils.core.exercises import check_prediction
+from transfer_utils.solutions import lesson08 as solutions
+
+
 def my_preprocess(images: np.ndarray, size: int) -> torch.Tensor:
     ### BEGIN SOLUTION
     x = torch.tensor(images, dtype=torch.float32).unsqueeze(1).repeat(1, 3, 1, 1)
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    if x.shape[-2:] != (size, size):
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     mean = torch.tensor(image_net.mean).view(1, 3, 1, 1)
     std = torch.tensor(image_net.std).view(1, 3, 1, 1)
     return (x - mean) / std
     ### END SOLUTION
 
 
-check_function(my_preprocess, image_net.preprocess, [(fashion.test.x[:3].copy(), 32), (fashion.test.x[3:5].copy(), 48)],
-               name="exercise 1 (ImageNet preprocessing)", atol=1e-4)
+preprocess_cases = [(fashion.test.x[:3].copy(), 32), (fashion.test.x[3:5].copy(), 48), (fashion.test.x[5:6].copy(), 28),
+                    (np.zeros((2, 28, 28), dtype=np.uint8), 64), (np.full((1, 28, 28), 255, dtype=np.uint8), 40)]
+check_function(my_preprocess, image_net.preprocess, preprocess_cases, name="exercise 1 (ImageNet preprocessing)", atol=1e-4)
 
 # %% [markdown]
-# **Exercise 2.** How many parameters does the optimizer train when the stem and the first `b` blocks
-# (b = 1…4) of the narrow ResNet are frozen? Count them from the modules, without calling `freezing`.
+# **Exercise 2 (apply).** Before transferring a pretrained network, look at what it already makes of your
+# images. Write `my_imagenet_names(backbone, photos)`: the top-1 ImageNet class name the network gives
+# each RGB uint8 photo `(H, W, 3)` of any size. Cut each photo to its central square at 224 pixels
+# (`image_tensors.square_photo`), scale the batch with `backbone.preprocess`, run `backbone.classifier`
+# in `eval()` mode without gradients, and look the names up in `backbone.categories`. The check tries
+# photos of section 2a, a Fashion-MNIST sneaker made RGB (what does an ImageNet network call it?), and an
+# all-black photo that is not square.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def trainable_when_frozen(model: small_resnet.SmallResNet, b: int) -> int:
+def my_imagenet_names(backbone, photos: list[np.ndarray]) -> list[str]:
     ### BEGIN SOLUTION
-    frozen = [model.conv1, model.bn1] + [getattr(model, f"layer{i}") for i in range(1, b + 1)]
+    x = backbone.preprocess(np.stack([image_tensors.square_photo(p, 224) for p in photos]), 224)
+    with torch.no_grad():
+        logits = backbone.classifier.eval()(x)
+    return [backbone.categories[int(i)] for i in logits.argmax(dim=1)]
+    ### END SOLUTION
+
+
+grey_sneaker = np.repeat(test_a.x[sneaker][:, :, None], 3, axis=2)  # the sneaker of section 2c, 28×28×3
+names_cases = [(image_net, [photos["coffee"], photos["rocket"]]), (image_net, [photos["chelsea"]]),
+               (image_net, [grey_sneaker]), (image_net, [np.zeros((60, 90, 3), dtype=np.uint8)])]
+check_function(my_imagenet_names, solutions.imagenet_names, names_cases, name="exercise 2 (what the network sees)")
+
+# %% [markdown]
+# **Exercise 3 (apply).** How many parameters does the optimizer train in part B when the stem and the
+# first `b` blocks of the narrow ResNet are frozen? Follow section 3b's convention: b = 0 freezes nothing
+# (fine-tune all), b = 4 leaves only the head. Count them from the modules (`model.conv1`, `model.bn1`,
+# `model.layer1` … `model.layer4`, `model.fc`), without calling `parameter.freeze_stages`: this count is
+# what "a linear probe trains a few hundred weights, fine-tuning all of them" means in numbers. The check
+# tries every b from 0 to 4 and a narrower network.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_trainable_when_frozen(model: small_resnet.SmallResNet, b: int) -> int:
+    ### BEGIN SOLUTION
+    frozen = ([model.conv1, model.bn1] if b > 0 else []) + [getattr(model, f"layer{i}") for i in range(1, b + 1)]
     frozen_ids = {id(p) for module in frozen for p in module.parameters()}
     return sum(p.numel() for p in model.parameters() if id(p) not in frozen_ids)
     ### END SOLUTION
 
 
-def reference_trainable(model: small_resnet.SmallResNet, b: int) -> int:
-    fresh = copy.deepcopy(model)
-    parameter.freeze_stages(fresh.stages(), b + 1)  # stem + b blocks
-    return count_parameters(fresh, trainable_only=True)
-
-
-check_function(trainable_when_frozen, reference_trainable,
-               [(small_resnet.SmallResNet(5, width=16), b) for b in range(1, 5)] + [(small_resnet.SmallResNet(5, width=8), 2)],
-               name="exercise 2 (trainable parameters)")
+trainable_cases = [(small_resnet.SmallResNet(5, width=16), b) for b in range(5)] + [(small_resnet.SmallResNet(5, width=8), 2)]
+check_function(my_trainable_when_frozen, solutions.trainable_when_frozen, trainable_cases,
+               name="exercise 3 (trainable parameters)")
 
 # %% [markdown]
-# **Exercise 3.** Return the ImageNet class name the pretrained network gives the coffee photo
-# (`photos["coffee"]`): central square, 224 pixels, `image_net.preprocess`, `image_net.classifier`.
+# **Exercise 4 (experiment).** Section 2b trained two logistic regressions on centred clothing: one on the
+# 784 raw pixels, one on the frozen ImageNet network's features. Now move every test image 4 pixels to the
+# right (the garments move, their labels do not; the strip that comes in on the left is background).
+# Predict before you run: which model loses more test accuracy, "raw pixels" or "ImageNet features", or
+# do both lose "about the same"? Put your prediction in `my_prediction`, then run the cell below it,
+# which refits both models of section 2b's first seed (same labelled images, same C) and scores them on
+# (up to) the first 300 test images, as they are and moved.
 
 # %%
-# NBVAL_CHECK_OUTPUT
-def coffee_class() -> str:
+def my_prediction() -> str:
     ### BEGIN SOLUTION
-    x = image_net.preprocess(image_tensors.square_photo(photos["coffee"], 224)[None], 224)
-    with torch.no_grad():
-        return image_net.categories[int(image_net.classifier.eval()(x).argmax())]
+    return "raw pixels"
     ### END SOLUTION
 
 
-check_value(coffee_class, photo_table.set_index("photo").loc["coffee", "top-1 ImageNet class"],
-            name="exercise 3 (what the network sees)")
+# %%
+def moved_right(images: np.ndarray, pixels: int) -> np.ndarray:
+    """Images shifted ``pixels`` to the right; the strip that comes in on the left is background (0)."""
+    moved = np.zeros_like(images)
+    moved[:, :, pixels:] = images[:, :, :-pixels]
+    return moved
+
+
+def imagenet_features(images: np.ndarray) -> np.ndarray:
+    """The frozen network's feature vectors of grey uint8 images, as in section 2b."""
+    return training.predict(image_net.features, image_net.preprocess(images, image_size).split(128)).numpy()
+
+
+first_seed = seeds_a[0]
+picked_C = runs_a[runs_a.seed == first_seed].set_index("condition")["C (picked on validation)"]
+exp_labelled = datasets.sample_per_class(fashion.train, k_a, seed=first_seed)
+flat = lambda images: images.reshape(len(images), -1) / 255.0  # noqa: E731
+raw_model = LogisticRegression(C=picked_C[RAW], max_iter=3000).fit(flat(exp_labelled.x), exp_labelled.y)
+feature_model = LogisticRegression(C=picked_C[FEATURES], max_iter=3000).fit(imagenet_features(exp_labelled.x),
+                                                                             exp_labelled.y)
+few = slice(0, 300)  # enough images for a gap this size, and quick in every profile
+moved_test, few_y = moved_right(test_a.x[few], 4), test_a.y[few]
+lost = {"raw pixels": raw_model.score(flat(test_a.x[few]), few_y) - raw_model.score(flat(moved_test), few_y),
+        "ImageNet features": feature_model.score(features_test[few], few_y)
+        - feature_model.score(imagenet_features(moved_test), few_y)}
+outcome = ("raw pixels" if lost["raw pixels"] > lost["ImageNet features"] + 0.05 else
+           "ImageNet features" if lost["ImageNet features"] > lost["raw pixels"] + 0.05 else "about the same")
+check_prediction(my_prediction, outcome, name="exercise 4 (moved images)",
+                 choices=["raw pixels", "ImageNet features", "about the same"],
+                 evidence=f"accuracy lost when the test images move 4 pixels: raw pixels {lost['raw pixels']:.3f}, "
+                          f"ImageNet features {lost['ImageNet features']:.3f} (seed {first_seed}): a weight per pixel "
+                          "only knows where things were; convolutions and pooling look for them everywhere")
 
 # %% [markdown]
 # ## 5. Results

@@ -504,56 +504,66 @@ plt.show()
 # %% [markdown]
 # ## 4. Exercises
 #
-# **Exercise 1.** For a confidence threshold t, return the coverage (share of questions with confidence
-# at least t) and the accuracy of those answered.
+# Each exercise's function is checked right below it against the course's reference answer; the student
+# version of the notebook leaves the functions empty, and a check then says "not attempted".
+#
+# **Exercise 1 (warm-up).** Write the adjusted count of section 2: from the share `q` of texts the classifier
+# calls negative, and its rates `tpr` and `fpr` measured in the new domain, return the estimated true share
+# p, solving q = p·TPR + (1 − p)·FPR, and clipped to the range from 0 to 1 (a sampling accident can push the
+# raw formula past either end). `q` may be one number or an array of window shares. This is how a model
+# carried to another domain is corrected without retraining it: a few labels from the new domain measure its
+# errors there.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_prediction, direction
+from transfer_utils.solutions import lesson10 as solutions
 
 
+def my_adjusted_count(q: float | np.ndarray, tpr: float, fpr: float) -> float | np.ndarray:
+    ### BEGIN SOLUTION
+    return np.clip((np.asarray(q, dtype=float) - fpr) / (tpr - fpr), 0.0, 1.0)
+    ### END SOLUTION
+
+
+acc_cases = [(0.48, 0.8, 0.3),  # a window where the classifier calls 48 of 100 tweets negative
+             (np.array([0.2, 0.35, 0.9]), 0.8, 0.3),  # below FPR and above TPR: clipped
+             (0.35, 1.0, 0.0),  # a perfect classifier needs no correction
+             (np.array([0.3, 0.3]), 0.6, 0.2)]  # equal windows stay equal
+check_function(my_adjusted_count, app.adjusted_count, acc_cases, name="exercise 1 (adjusted count)")
+
+# %% [markdown]
+# **Exercise 2 (apply).** For a confidence threshold t, return the coverage (the share of questions whose
+# confidence is at least t) and the accuracy of those answered; when no question reaches t, return zero
+# for both. This pair is the dial of section 1: a router built on transferred features is only useful once you
+# know what each threshold buys. Mind ties: every question whose confidence equals t is answered.
+
+# %%
+# NBVAL_CHECK_OUTPUT
 def my_coverage_and_accuracy(confidence: np.ndarray, correct: np.ndarray, t: float) -> tuple[float, float]:
     ### BEGIN SOLUTION
     answered = confidence >= t
+    if not answered.any():
+        return 0.0, 0.0
     return float(answered.mean()), float(correct[answered].mean())
     ### END SOLUTION
 
 
-def reference_coverage(confidence: np.ndarray, correct: np.ndarray, t: float) -> tuple[float, float]:
-    """The reference: read the row of coverage_curve at threshold t."""
-    thresholds, coverage, accuracy = app.coverage_curve(confidence, correct)
-    row = int(np.flatnonzero(thresholds == t)[0])
-    return float(coverage[row]), float(accuracy[row])
-
-
 rng_ex = np.random.default_rng(0)
-conf_ex = np.round(rng_ex.random(50), 2)
+conf_ex = np.round(rng_ex.random(50), 2)  # rounded: several questions share a confidence
 correct_ex = rng_ex.random(50) < conf_ex
-check_function(my_coverage_and_accuracy, reference_coverage,
-               [(conf_ex, correct_ex, float(np.sort(conf_ex)[q])) for q in (5, 25, 45)],
-               name="exercise 1 (coverage and accuracy at a threshold)")
+threshold_cases = [(conf_ex, correct_ex, float(np.sort(conf_ex)[q])) for q in (5, 25, 45)]
+threshold_cases += [(conf_ex, correct_ex, float(conf_ex.min())),  # answer everything
+                    (conf_ex, correct_ex, 1.5),  # answer nothing
+                    (np.array([0.7, 0.7, 0.7]), np.array([True, False, True]), 0.7)]  # all tied at t
+check_function(my_coverage_and_accuracy, solutions.coverage_and_accuracy, threshold_cases,
+               name="exercise 2 (coverage and accuracy at a threshold)")
 
 # %% [markdown]
-# **Exercise 2.** A classifier calls 48 of every 100 tweets in a window negative. On labelled tweets it
-# catches negative ones with `TPR = 0.8` and calls positive ones negative with `FPR = 0.3`. What is the adjusted
-# estimate of the negative share? (Solve q = p·TPR + (1 − p)·FPR for p.)
-
-# %%
-# NBVAL_CHECK_OUTPUT
-def my_adjusted_share() -> float:
-    ### BEGIN SOLUTION
-    q, tpr, fpr = 0.48, 0.8, 0.3
-    return (q - fpr) / (tpr - fpr)
-    ### END SOLUTION
-
-
-check_value(my_adjusted_share, float(app.adjusted_count(0.48, 0.8, 0.3)), name="exercise 2 (adjusted count)",
-            hint="p = (q − FPR) / (TPR − FPR)")
-
-# %% [markdown]
-# **Exercise 3.** Write precision@k from a matrix of similarities (queries × catalogue), the catalogue's
-# labels and the queries' labels: for each query take the k most similar catalogue items, count those with
-# the query's label, and average the shares.
+# **Exercise 3 (apply).** Write precision@k from a matrix of similarities (queries × catalogue), the
+# catalogue's labels and the queries' labels: for each query take the k most similar catalogue items, count
+# those with the query's label, and average the shares over the queries. It is the yardstick of section 3,
+# where it decides whether pretrained sentence vectors recommend better than word counts.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -568,8 +578,49 @@ def my_precision_at_k(similarity: np.ndarray, catalogue_labels: np.ndarray, quer
 rng_ex = np.random.default_rng(1)
 vectors_c, vectors_q = normalize(rng_ex.normal(size=(40, 6))), normalize(rng_ex.normal(size=(8, 6)))
 labels_c, labels_q = rng_ex.integers(0, 3, 40), rng_ex.integers(0, 3, 8)
-check_value(lambda: my_precision_at_k(vectors_q @ vectors_c.T, labels_c, labels_q, 5),
-            app.precision_at_k(vectors_q, vectors_c, labels_q, labels_c, 5), name="exercise 3 (precision@k)")
+similarity_ex = vectors_q @ vectors_c.T
+recommend_cases = [(similarity_ex, labels_c, labels_q, 5),
+                   (similarity_ex, labels_c, labels_q, 1),  # only the nearest item
+                   (similarity_ex, labels_c, labels_q, 40),  # the whole catalogue: the label shares
+                   (similarity_ex[:1], labels_c, labels_q[:1], 3),  # a single query
+                   (similarity_ex, np.zeros(40, int), np.zeros(8, int), 5)]  # one topic only
+check_function(my_precision_at_k, solutions.precision_at_k_from_similarity, recommend_cases,
+               name="exercise 3 (precision@k)")
+
+# %% [markdown]
+# **Exercise 4 (experiment).** How many labels is the pretrained encoder worth? Section 1 gave MiniLM and
+# TF-IDF the same `shots` questions per intent. The cell below trains the MiniLM router again with only two
+# labelled questions per intent (C still picked on validation), on the same seeds. Predict before you run:
+# will its in-scope test accuracy be "higher", "lower" or "about the same" as that of TF-IDF with all `shots`
+# questions per intent (means over the seeds)? Put your prediction in `my_prediction`, then run the cell.
+
+# %%
+def my_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "higher"
+    ### END SOLUTION
+
+
+# %%
+def minilm_routing_accuracy(n_shots: int, run_seed: int) -> float:
+    """In-scope test accuracy of the MiniLM router trained on ``n_shots`` questions per intent."""
+    labelled = datasets.sample_per_class(train_pool, n_shots, seed=run_seed)
+    features, y = featurizer("minilm", labelled.x), to_known(labelled.y)
+    X, X_val, X_test = features(labelled.x), features(val_part.x), features(test_part.x)
+    in_val = val_y >= 0
+    best = max(C_GRID, key=lambda C: LogisticRegression(C=C, max_iter=2000).fit(X, y).score(X_val[in_val], val_y[in_val]))
+    model = LogisticRegression(C=best, max_iter=2000).fit(X, y)
+    return float(np.mean(model.predict(X_test[in_scope_test]) == test_y[in_scope_test]))
+
+
+before = float(np.mean(in_scope_acc["tfidf"]))
+after = float(np.mean([minilm_routing_accuracy(2, s) for s in seeds]))
+outcome = direction(before, after, margin=0.03)
+check_prediction(my_prediction, outcome, name="exercise 4 (two shots on pretrained features)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"TF-IDF with {shots} questions per intent {before:.3f} → MiniLM with 2 per intent "
+                          f"{after:.3f} (MiniLM with {shots}: {np.mean(in_scope_acc['minilm']):.3f}; always the "
+                          f"commonest intent {constant_baseline(test_y[in_scope_test]):.3f}; {len(seeds)} seeds)")
 
 # %% [markdown]
 # ## 5. Results

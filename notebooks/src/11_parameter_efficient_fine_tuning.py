@@ -489,12 +489,17 @@ display(Markdown(claims.claim(
 # %% [markdown]
 # ## 11. Exercises
 #
-# **Exercise 1.** How many numbers does a LoRA adapter of rank `r` add to one linear layer with `d_in`
-# inputs and `d_out` outputs (bias not adapted)?
+# Each exercise's function is checked right below it against the course's reference answer; the student
+# version of the notebook leaves the functions empty, and a check then says "not attempted".
+#
+# **Exercise 1 (warm-up).** How many numbers does a LoRA adapter of rank `r` add to one linear layer with
+# `d_in` inputs and `d_out` outputs (bias not adapted)? This count is why LoRA can adapt a large pretrained
+# model on small hardware: compare it with the `d_in · d_out` weights that full fine-tuning would train.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_prediction
+from transfer_utils.solutions import lesson11 as solutions
 
 
 def lora_parameter_count(d_in: int, d_out: int, r: int) -> int:
@@ -503,19 +508,15 @@ def lora_parameter_count(d_in: int, d_out: int, r: int) -> int:
     ### END SOLUTION
 
 
-def counted(d_in: int, d_out: int, r: int) -> int:
-    """The reference: count the trainable parameters of a real LoRALinear."""
-    return sum(p.numel() for p in pe.LoRALinear(torch.nn.Linear(d_in, d_out), r, 1.0).parameters()
-               if p.requires_grad)
-
-
-check_function(lora_parameter_count, counted, [(384, 384, 8), (384, 1536, 4), (10, 3, 1)],
+check_function(lora_parameter_count, solutions.lora_parameter_count,
+               [(384, 384, 8), (384, 1536, 4), (10, 3, 1), (1, 1, 1), (768, 768, 64)],
                name="exercise 1 (LoRA parameter count)")
 
 # %% [markdown]
-# **Exercise 2.** Write the forward pass of a LoRA linear layer without dropout: input `x` of shape
+# **Exercise 2 (apply).** Write the forward pass of a LoRA linear layer without dropout: input `x` of shape
 # `[n, d_in]`, frozen `weight` `[d_out, d_in]` and `bias` `[d_out]`, adapter `A` `[r, d_in]` and `B`
-# `[d_out, r]`, and `alpha`.
+# `[d_out, r]`, and `alpha`. Your function is checked against `peft`'s own layer holding the same numbers:
+# the shapes and the scaling are where hand-written adapters usually go wrong.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -527,37 +528,25 @@ def my_lora_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, A
     ### END SOLUTION
 
 
-def library_lora_forward(x, weight, bias, A, B, alpha):
-    """The reference: peft's own LoRA layer holding the same weights."""
-    from peft import LoraConfig, get_peft_model
-
-    class OneLinear(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.query = torch.nn.Linear(weight.shape[1], weight.shape[0])
-
-        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-            return self.query(inputs)
-
-    wrapped = get_peft_model(OneLinear(), LoraConfig(r=A.shape[0], lora_alpha=alpha, target_modules=["query"]))
-    layer = wrapped.base_model.model.query
-    with torch.no_grad():
-        layer.get_base_layer().weight.copy_(weight)
-        layer.get_base_layer().bias.copy_(bias)
-        layer.lora_A["default"].weight.copy_(A)
-        layer.lora_B["default"].weight.copy_(B)
-    return layer(x).detach()
-
-
 generator = torch.Generator().manual_seed(0)
-forward_cases = [tuple(torch.randn(*shape, generator=generator) for shape in ((5, 6), (4, 6), (4,), (2, 6), (4, 2)))
-                 + (8.0,), tuple(torch.randn(*shape, generator=generator) for shape in ((3, 3), (3, 3), (3,),
-                                                                                      (1, 3), (3, 1))) + (1.0,)]
-check_function(my_lora_forward, library_lora_forward, forward_cases, name="exercise 2 (LoRA forward)", atol=1e-5)
+
+
+def lora_case(n: int, d_in: int, d_out: int, r: int, alpha: float, zero_B: bool = False) -> tuple:
+    """Random x, W, b, A, B of these sizes, and alpha."""
+    x, weight, bias, A, B = (torch.randn(*shape, generator=generator)
+                             for shape in ((n, d_in), (d_out, d_in), (d_out,), (r, d_in), (d_out, r)))
+    return x, weight, bias, A, torch.zeros_like(B) if zero_B else B, alpha
+
+
+forward_cases = [lora_case(5, 6, 4, 2, 8.0), lora_case(3, 3, 3, 1, 1.0),
+                 lora_case(1, 4, 2, 1, 16.0),  # a single input row
+                 lora_case(4, 6, 4, 2, 8.0, zero_B=True)]  # B = 0, as at the start of training: W x + b
+check_function(my_lora_forward, solutions.lora_forward, forward_cases, name="exercise 2 (LoRA forward)", atol=1e-5)
 
 # %% [markdown]
-# **Exercise 3.** Merge: return the weight of a plain linear layer that computes the same function as
-# the LoRA layer of exercise 2.
+# **Exercise 3 (apply).** Merge: return the weight of a plain linear layer that computes the same function
+# as the LoRA layer of exercise 2 (section 8). A merged adapter serves predictions at the pretrained model's
+# speed, with no `peft` installed.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -567,33 +556,52 @@ def my_merge(weight: torch.Tensor, A: torch.Tensor, B: torch.Tensor, alpha: floa
     ### END SOLUTION
 
 
-def library_merge(weight, A, B, alpha):
-    """The reference: LoRALinear.merged() (checked against peft's merge above)."""
-    layer = pe.LoRALinear(torch.nn.Linear(weight.shape[1], weight.shape[0]), A.shape[0], alpha)
-    with torch.no_grad():
-        layer.base.weight.copy_(weight)
-        layer.lora_A.copy_(A)
-        layer.lora_B.copy_(B)
-    return layer.merged().weight.detach()
-
-
-check_function(my_merge, library_merge, [(c[1], c[3], c[4], c[5]) for c in forward_cases],
+check_function(my_merge, solutions.merge, [(c[1], c[3], c[4], c[5]) for c in forward_cases],
                name="exercise 3 (merging)", atol=1e-5)
 
 # %% [markdown]
-# **Exercise 4.** The adapter file stores every trainable tensor of the LoRA model in 32-bit floats. From
-# the model's trainable parameter count, estimate the size of `adapter_model.safetensors` in bytes (the
-# file's small header aside). The check allows a few per cent for the header.
+# **Exercise 4 (apply).** A task's adapter is stored beside one shared base model, so its size is what each
+# new task costs on disk. How many bytes do `n_numbers` numbers of a given `dtype` (`"float32"`,
+# `"bfloat16"`, `"float16"` or `"float64"`) take in a safetensors file, its small header aside? The check
+# writes real files; one case is the LoRA model of section 4, whose adapter file section 7 wrote in float32.
 
 # %%
-def adapter_file_estimate() -> float:
+# NBVAL_CHECK_OUTPUT
+def my_stored_bytes(n_numbers: int, dtype: str) -> int:
     ### BEGIN SOLUTION
-    return counts["lora"]["trainable parameters"] * 4
+    return n_numbers * {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}[dtype]
     ### END SOLUTION
 
 
-check_value(adapter_file_estimate, adapter_files["adapter_model.safetensors"], name="exercise 4 (adapter size)",
-            rtol=0.05, hint="each float32 number takes 4 bytes")
+n_lora = counts["lora"]["trainable parameters"]
+check_function(my_stored_bytes, solutions.stored_bytes,
+               [(n_lora, "float32"), (n_lora, "bfloat16"), (1, "float16"), (0, "float32"), (1000, "float64")],
+               name="exercise 4 (adapter size on disk)")
+
+# %% [markdown]
+# **Exercise 5 (experiment).** Section 9 tried other ranks. Double the rank of the LoRA model of section 4,
+# from `lora_rank` to twice that, on the same layers: will the number of trainable parameters grow "exactly
+# twice", "less than twice" or "more than twice"? Put your prediction in `my_prediction`, then run the cell
+# below, which builds the model with the doubled rank and counts. Think of everything the LoRA model trains,
+# not just the adapters.
+
+# %%
+def my_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "less than twice"
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+before = counts["lora"]["trainable parameters"]
+after = pe.trainable_share(build("lora", lesson.seed, rank=2 * lora_rank))[0]
+outcome = "exactly twice" if after == 2 * before else "less than twice" if after < 2 * before else "more than twice"
+check_prediction(my_prediction, outcome, name="exercise 5 (doubling the rank)",
+                 choices=["exactly twice", "less than twice", "more than twice"],
+                 evidence=f"rank {lora_rank}: {before:,} trainable parameters → rank {2 * lora_rank}: {after:,} "
+                          f"({after / before:.4f} times as many); the new head alone has "
+                          f"{counts['head']['trainable parameters']:,}, whatever the rank")
 
 # %% [markdown]
 # ## 12. Results

@@ -508,11 +508,17 @@ display(Markdown(f"**With {n_labelled_target} labelled target digits, over {n_se
 #
 # ## 6. Exercises
 #
-# **Exercise 1.** Write Kish's effective sample size of a weight vector.
+# Each exercise has an instant check against the course's reference; in the student version each answer
+# is a stub, and its check says "not attempted" until you replace the stub and rerun the cell.
+#
+# **Exercise 1 (warm-up).** Write Kish's effective sample size of a weight vector (section 3 gives the
+# formula). It is the first number to look at after estimating importance weights: a handful of huge
+# weights means the weighted model effectively learns from a handful of examples.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_prediction, check_value, direction
+from transfer_utils.solutions import lesson02 as solutions
 
 
 def my_effective_sample_size(w: np.ndarray) -> float:
@@ -522,13 +528,20 @@ def my_effective_sample_size(w: np.ndarray) -> float:
     ### END SOLUTION
 
 
-ess_cases = [(np.ones(10),), (np.array([1.0, 0.0, 0.0]),), (np.arange(1.0, 6.0),)]
+ess_cases = [(np.ones(10),),  # equal weights: every example counts
+             (np.array([1.0, 0.0, 0.0]),),  # one example takes all the weight
+             (np.arange(1.0, 6.0),),
+             (np.array([5.0]),),  # a single example
+             (np.full(4, 0.25),),  # equal weights that do not sum to n: the scale does not matter
+             (np.array([1e6, 1.0, 1.0]),)]  # one extreme weight
 check_function(my_effective_sample_size, effective_sample_size, ess_cases, name="exercise 1 (effective sample size)")
 
 # %% [markdown]
 # **Exercise 2.** A domain classifier says p = P(target | x) for a source row. Turn it into the density
 # ratio p_t(x)/p_s(x) when the classifier was trained on `n_s` source and `n_t` target rows (Bayes'
-# rule: the classifier's odds also contain the ratio of the sample sizes).
+# rule: the classifier's odds also contain the ratio of the sample sizes). Forgetting that ratio is harmless
+# when the weights are rescaled to mean 1 afterwards, as the lesson's estimator does, but not when the raw
+# weights are used, for instance to read off how much more likely a row is under the target.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -538,40 +551,86 @@ def my_ratio_from_classifier(p: float, n_s: int, n_t: int) -> float:
     ### END SOLUTION
 
 
-def reference_ratio(p: float, n_s: int, n_t: int) -> float:
-    return (p / n_t) / ((1 - p) / n_s)
-
-
-check_function(my_ratio_from_classifier, reference_ratio, [(0.5, 100, 100), (0.8, 300, 100), (0.1, 50, 200)],
+ratio_cases = [(0.5, 100, 100),  # the classifier cannot tell: ratio 1
+               (0.8, 300, 100), (0.1, 50, 200),
+               (0.5, 1000, 10),  # even odds, but ten times fewer target rows
+               (0.0, 10, 10),  # surely a source row: ratio 0
+               (0.999, 1, 1)]  # an extreme probability
+check_function(my_ratio_from_classifier, solutions.ratio_from_classifier, ratio_cases,
                name="exercise 2 (odds to density ratio)")
 
 # %% [markdown]
 # **Exercise 3.** Weights also *evaluate*: the weighted source accuracy estimates the target accuracy
-# without a single target label. For the unweighted digit model trained on `Xs`, compute the accuracy
-# on the source rows weighted by the true weights, `split.true_weights()`.
+# without a single target label. Write `my_weighted_accuracy(predicted, actual, weights)`: the accuracy
+# in which each row counts with its weight. The check runs it on the unweighted digit model's source
+# predictions with the true weights, and on small edge cases; the cell after it compares the estimate
+# with the target accuracy that the target labels give.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 source_model = LogisticRegression(max_iter=3000).fit(Xs, ys_digits)
 
 
-def my_weighted_source_accuracy() -> float:
+def my_weighted_accuracy(predicted: np.ndarray, actual: np.ndarray, weights: np.ndarray) -> float:
     ### BEGIN SOLUTION
-    correct = source_model.predict(Xs) == ys_digits
-    return float(np.average(correct, weights=split.true_weights()))
+    correct = np.asarray(predicted) == np.asarray(actual)
+    return float(np.sum(correct * weights) / np.sum(weights))
     ### END SOLUTION
 
 
-check_value(my_weighted_source_accuracy,
-            np.sum((source_model.predict(Xs) == ys_digits) * split.true_weights()) / split.true_weights().sum(),
-            name="exercise 3 (importance-weighted evaluation)", atol=1e-9)
+weighted_cases = [(source_model.predict(Xs), ys_digits, split.true_weights()),  # the digits
+                  (np.array([0, 1, 2]), np.array([0, 1, 1]), np.full(3, 2.0)),  # equal weights: plain accuracy
+                  (np.array([3]), np.array([3]), np.array([0.5])),  # a single row
+                  (np.array([1, 2, 3]), np.array([1, 0, 0]), np.array([4.0, 0.0, 0.0])),  # zero weight on the errors
+                  (np.array([1, 2]), np.array([2, 1]), np.array([1.0, 3.0])),  # every row wrong
+                  (np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), np.array([1e3, 2e3, 3e3, 4e3]))]  # large weights
+check_function(my_weighted_accuracy, solutions.weighted_accuracy, weighted_cases,
+               name="exercise 3 (importance-weighted evaluation)")
 
 # %%
-estimated = my_weighted_source_accuracy()
+estimated = solutions.weighted_accuracy(source_model.predict(Xs), ys_digits, split.true_weights())
 plain = source_model.score(Xs, ys_digits)
 actual = source_model.score(Xt, yt_digits)
 print(f"plain source accuracy {plain:.3f} | weighted source accuracy {estimated:.3f} | true target accuracy {actual:.3f} "
       f"| constant predictor on the target {constant_baseline(yt_digits, 'accuracy'):.3f}")
+
+# %% [markdown]
+# **Exercise 4 (experiment).** How much weighting can gain depends on how far the source is from the target.
+# The cell after next reruns section 4's unweighted and true-weights logistic regressions on the same seeds
+# with a milder selection, a quarter of `sharpness` (the source then looks more like the target). Predict
+# before you run: will the gain of the true weights over unweighted training be "higher", "lower" or "about
+# the same" (within three points) as with `sharpness` itself? Put your prediction in
+# `my_milder_bias_prediction`, then run the cell below it.
+
+# %%
+def my_milder_bias_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "lower"
+    ### END SOLUTION
+
+
+# %%
+milder = sharpness / 4
+
+
+def unweighted_and_true_weights(run_seed: int, bias: float) -> tuple[float, float]:
+    """Target accuracy of the logistic regression without and with the true weights, for one selection."""
+    part = biased_split(Z[:, 0], seed=run_seed, sharpness=bias)
+    xs_, ys_, xt_, yt_ = Z[part.source], labels[part.source], Z[part.target], labels[part.target]
+    plain_model = LogisticRegression(max_iter=3000).fit(xs_, ys_)
+    weighted_model = LogisticRegression(max_iter=3000).fit(xs_, ys_, sample_weight=part.true_weights())
+    return plain_model.score(xt_, yt_), weighted_model.score(xt_, yt_)
+
+
+milder_runs = np.array([unweighted_and_true_weights(lesson.seed + i, milder) for i in range(n_seeds)])
+gain_as_set = float((runs["true weights"] - runs["unweighted"]).mean())  # section 4, same seeds
+gain_milder = float((milder_runs[:, 1] - milder_runs[:, 0]).mean())
+outcome = direction(gain_as_set, gain_milder, margin=0.03)
+check_prediction(my_milder_bias_prediction, outcome, name="exercise 4 (milder selection bias)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"mean gain of the true weights over {n_seeds} selections: sharpness {sharpness:g} "
+                          f"{gain_as_set:+.3f} → sharpness {milder:g} {gain_milder:+.3f} (unweighted target accuracy "
+                          f"{means['unweighted']:.3f} → {milder_runs[:, 0].mean():.3f})")
 
 # %% [markdown]
 # ## 7. Results

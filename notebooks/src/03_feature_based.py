@@ -524,12 +524,16 @@ display(Markdown("\n".join(f"- {line}" for line in prior_lines)))
 #
 # ## 5. Exercises
 #
-# **Exercise 1.** With a *linear* kernel k(x, y) = x·y, MMD² is the squared distance between the two
-# means. Write it.
+# **Exercise 1 (warm-up).** With a *linear* kernel k(x, y) = x·y, MMD² is the squared distance between
+# the two samples' mean vectors: the simplest measure of a domain shift, and the part of it that moving
+# the source to the target mean removes. Write it from the means, without any kernel matrix. The check
+# compares it with the kernel form on samples of different sizes, identical samples, single rows and
+# constant samples.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.core.exercises import check_function, check_true, check_value
+from transfer_utils.core.exercises import check_function, check_prediction
+from transfer_utils.solutions import lesson03 as solutions
 
 
 def my_linear_mmd2(X: np.ndarray, Y: np.ndarray) -> float:
@@ -538,17 +542,45 @@ def my_linear_mmd2(X: np.ndarray, Y: np.ndarray) -> float:
     ### END SOLUTION
 
 
-def reference_linear_mmd2(X: np.ndarray, Y: np.ndarray) -> float:
-    return float((X @ X.T).mean() + (Y @ Y.T).mean() - 2 * (X @ Y.T).mean())
-
-
 rng = np.random.default_rng(0)
-mmd_cases = [(rng.normal(size=(20, 3)), rng.normal(1.0, 1.0, size=(15, 3))), (np.eye(4), np.eye(4))]
-check_function(my_linear_mmd2, reference_linear_mmd2, mmd_cases, name="exercise 1 (linear-kernel MMD)")
+same_rows = rng.normal(size=(10, 4))
+mmd_cases = [(rng.normal(size=(20, 3)), rng.normal(1.0, 1.0, size=(15, 3))),  # different sizes and means
+             (same_rows, same_rows),  # identical samples
+             (np.array([[1.0, 2.0]]), np.array([[4.0, -2.0]])),  # one row each
+             (np.zeros((5, 3)), np.ones((7, 3)))]  # constant samples
+check_function(my_linear_mmd2, solutions.linear_mmd2, mmd_cases, name="exercise 1 (linear-kernel MMD)")
 
 # %% [markdown]
-# **Exercise 2.** Write CORAL without shrinkage: whiten the centred source with C_s^{-1/2}, colour with
-# C_t^{1/2}, add the target mean (use `np.cov(X, rowvar=False, bias=True)` and an eigen-decomposition).
+# **Exercise 2 (apply).** Section 4's correction for a change of class shares, by hand: multiply each
+# row of class probabilities by target_prior / source_prior and renormalise the row (Bayes' rule). No
+# transformation of the features can do this; it is the fix for a label shift. The check compares it
+# with `transfer_utils.methods.instance.adjust_to_prior` on two and three classes, equal priors (nothing
+# should change), certain predictions, and the tweet probe's own probabilities moved from the snippets'
+# class shares to the tweets'.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_adjust_to_prior(proba: np.ndarray, source_prior: np.ndarray, target_prior: np.ndarray) -> np.ndarray:
+    ### BEGIN SOLUTION
+    adjusted = proba * (target_prior / source_prior)
+    return adjusted / adjusted.sum(axis=1, keepdims=True)
+    ### END SOLUTION
+
+
+prior_cases = [(np.array([[0.6, 0.4], [0.2, 0.8]]), np.array([0.58, 0.42]), np.array([0.7, 0.3])),
+               (np.array([[0.1, 0.3, 0.6]]), np.array([1 / 3] * 3), np.array([0.5, 0.25, 0.25])),
+               (np.array([[0.6, 0.4], [0.5, 0.5]]), np.array([0.5, 0.5]), np.array([0.5, 0.5])),  # equal priors
+               (np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0.5, 0.5]), np.array([0.9, 0.1])),  # certain rows
+               (text_probe.predict_proba(F_text["test"][:5]), source_prior, true_prior)]  # the tweet probe
+check_function(my_adjust_to_prior, adjust_to_prior, prior_cases, name="exercise 2 (prior correction)")
+
+# %% [markdown]
+# **Exercise 3 (extend).** Write CORAL without shrinkage, the alignment of section 3: centre the source,
+# whiten it with C_s^{-1/2}, colour it with C_t^{1/2}, add the target mean. Use
+# `np.cov(X, rowvar=False, bias=True)` for the covariances and `np.linalg.eigh` for the matrix powers
+# (C^p = V·diag(λ^p)·Vᵀ). The check compares it with `CORAL(reg=0.0)` on correlated features, on a
+# source aligned with itself (nothing should move), on a target that is a scaled and shifted copy of
+# the source (CORAL should find that map exactly), and on a round source and an elongated target.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -563,25 +595,40 @@ def my_coral(Xs: np.ndarray, Xt: np.ndarray) -> np.ndarray:
     ### END SOLUTION
 
 
-coral_cases = [(rng.normal(size=(50, 3)) @ rng.normal(size=(3, 3)), rng.normal(2.0, 1.0, size=(40, 3)))]
-check_function(my_coral, lambda a, b: CORAL(reg=0.0).fit(a, b).transform(a), coral_cases, name="exercise 2 (CORAL by hand)", atol=1e-8)
+correlated = rng.normal(size=(50, 3)) @ rng.normal(size=(3, 3))
+coral_cases = [(correlated, rng.normal(2.0, 1.0, size=(40, 3))),  # correlated source, shifted target
+               (correlated, correlated),  # a source aligned with itself
+               (correlated, 3 * correlated + 1),  # a scaled, shifted copy of the source
+               (rng.normal(size=(60, 2)), rng.normal(size=(30, 2)) * np.array([5.0, 0.2]))]  # round → elongated
+check_function(my_coral, solutions.coral_without_shrinkage, coral_cases, name="exercise 3 (CORAL by hand)",
+               atol=1e-8)
 
 # %% [markdown]
-# **Exercise 3.** Correct class probabilities for a new class prior (Bayes' rule): multiply by
-# target_prior / source_prior and renormalise each row.
+# **Exercise 4 (experiment).** Section 2 read each shift's MMD² against a noise level: the MMD² between
+# two halves of the *same* source sample, on `sizes["mmd_rows"]` rows. The cell below measures that
+# noise level again on the text features, with the same kernel width, but on a quarter of the rows.
+# Predict before you run: will the noise level be "higher", "lower" or "about the same"? Put your
+# prediction in `my_prediction`, then run the cell below. Why it matters: a target domain often comes
+# with few examples, and a measured shift means something only against the noise at the same sample size.
 
 # %%
-# NBVAL_CHECK_OUTPUT
-def my_adjust_to_prior(proba: np.ndarray, source_prior: np.ndarray, target_prior: np.ndarray) -> np.ndarray:
+def my_prediction() -> str:
     ### BEGIN SOLUTION
-    adjusted = proba * (target_prior / source_prior)
-    return adjusted / adjusted.sum(axis=1, keepdims=True)
+    return "higher"
     ### END SOLUTION
 
 
-prior_cases = [(np.array([[0.6, 0.4], [0.2, 0.8]]), np.array([0.58, 0.42]), np.array([0.7, 0.3])),
-               (np.array([[0.1, 0.3, 0.6]]), np.array([1 / 3] * 3), np.array([0.5, 0.25, 0.25]))]
-check_function(my_adjust_to_prior, adjust_to_prior, prior_cases, name="exercise 3 (prior correction)")
+# %%
+source_rows = mmd_rows(F_text)[0]
+quarter = source_rows[: len(source_rows) // 4]
+before = mmd2(source_rows[: len(source_rows) // 2], source_rows[len(source_rows) // 2:], gammas["text"])
+after = mmd2(quarter[: len(quarter) // 2], quarter[len(quarter) // 2:], gammas["text"])
+outcome = "higher" if after > 1.5 * before else "lower" if after < before / 1.5 else "about the same"
+check_prediction(my_prediction, outcome, name="exercise 4 (experiment: MMD noise and sample size)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"MMD² between two halves of {len(source_rows)} source rows {before:.4f}, of "
+                          f"{len(quarter)} rows {after:.4f} (snippets vs tweets on {len(source_rows)} rows: "
+                          f"{mmd_noise['text'][0]:.4f})")
 
 # %% [markdown]
 # ## 6. Results

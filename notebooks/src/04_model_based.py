@@ -529,70 +529,130 @@ display(Markdown("\n".join(f"- {text}" for text in [
 #
 # ## 6. Exercises
 #
-# **Exercise 1.** Write one step of SGD with weight decay for a tensor `theta` with gradient `grad`
-# (no momentum). The check compares it with `torch.optim.SGD`.
+# **Exercise 1 (warm-up).** Write one step of SGD with weight decay for a tensor `theta` with gradient
+# `grad` (no momentum): the update rule of section 2, which every strategy above applies at each step.
+# The check compares it with `torch.optim.SGD` itself, including no decay, a zero gradient (pure
+# decay) and a zero learning rate.
 
 # %%
 # NBVAL_CHECK_OUTPUT
+from transfer_utils.core.exercises import check_prediction, direction
+from transfer_utils.solutions import lesson04 as solutions
+
+
 def my_sgd_step(theta: torch.Tensor, grad: torch.Tensor, lr: float, weight_decay: float) -> torch.Tensor:
     ### BEGIN SOLUTION
     return theta - lr * grad - lr * weight_decay * theta
     ### END SOLUTION
 
 
-def torch_sgd_step(theta: torch.Tensor, grad: torch.Tensor, lr: float, weight_decay: float) -> torch.Tensor:
-    w = theta.clone().requires_grad_(True)
-    w.grad = grad.clone()
-    torch.optim.SGD([w], lr=lr, weight_decay=weight_decay).step()
-    return w.detach()
-
-
 rng = torch.Generator().manual_seed(0)
-check_function(my_sgd_step, torch_sgd_step,
-               [(torch.randn(5, generator=rng), torch.randn(5, generator=rng), 0.1, 0.01),
-                (torch.randn(3, 2, generator=rng), torch.randn(3, 2, generator=rng), 1.0, 0.5)],
-               name="exercise 1 (SGD with weight decay)")
+sgd_cases = [(torch.randn(5, generator=rng), torch.randn(5, generator=rng), 0.1, 0.01),
+             (torch.randn(3, 2, generator=rng), torch.randn(3, 2, generator=rng), 1.0, 0.5),
+             (torch.randn(4, generator=rng), torch.randn(4, generator=rng), 0.1, 0.0),  # no decay
+             (torch.randn(4, generator=rng), torch.zeros(4), 0.1, 0.5),  # no gradient: only the decay acts
+             (torch.randn(1, generator=rng), torch.randn(1, generator=rng), 0.0, 0.5)]  # zero learning rate
+check_function(my_sgd_step, solutions.sgd_step, sgd_cases, name="exercise 1 (SGD with weight decay)")
 
 # %% [markdown]
-# **Exercise 2.** Layer-wise rates: given the stage names from input to output, the head's rate and
-# the decay factor, return each stage's learning rate *in input-to-output order*.
+# **Exercise 2 (warm-up).** Gradual unfreezing's schedule: for a network of `n_stages` stages (the
+# head is the last) and `total_steps` steps, return the phases as `(n_frozen, steps)` pairs. The first
+# phase trains the head alone (all other stages frozen), each next phase unfreezes one more stage from
+# the top, and the last phase trains everything. Split the steps as evenly as possible, the earlier
+# phases taking the remainder. The check compares it with `parameter.unfreezing_plan`, including steps
+# that do not divide evenly, one step per phase and a network of a single stage.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def my_layerwise_rates(stage_names: list[str], base_lr: float, decay: float) -> list[float]:
+def my_unfreezing_plan(n_stages: int, total_steps: int) -> list[tuple[int, int]]:
     ### BEGIN SOLUTION
-    depth_from_top = range(len(stage_names) - 1, -1, -1)
-    return [base_lr * decay ** d for d in depth_from_top]
+    base, extra = divmod(total_steps, n_stages)
+    return [(n_stages - 1 - i, base + (1 if i < extra else 0)) for i in range(n_stages)]
     ### END SOLUTION
 
 
-def reference_rates(stage_names: list[str], base_lr: float, decay: float) -> list[float]:
-    groups = parameter.layerwise_param_groups([(n, nn.Linear(1, 1)) for n in stage_names], base_lr, decay)
-    return [g["lr"] for g in reversed(groups)]
-
-
-check_function(my_layerwise_rates, reference_rates,
-               [(["stem", "layer1", "layer2", "layer3", "layer4", "head"], 0.05, 0.5), (["a", "b"], 1e-3, 0.1)],
-               name="exercise 2 (layer-wise rates)")
+check_function(my_unfreezing_plan, parameter.unfreezing_plan,
+               [(6, 64),  # 64 steps do not split evenly into 6 phases
+                (3, 7), (2, 1000),
+                (4, 4),  # one step per phase
+                (1, 5)],  # a single stage: one phase, nothing frozen
+               name="exercise 2 (unfreezing plan)")
 
 # %% [markdown]
-# **Exercise 3.** Write the L2-SP penalty α/2·Σ‖θ − θ⁰‖² over the parameters named in `start` (skip the
-# others and the frozen ones). The check runs it on the networks trained above.
+# **Exercise 3 (apply).** Where did fine-tuning move the network? Write the distance ‖θ − θ⁰‖ from the
+# pretrained weights over the parameters named in `start` whose names begin with `prefix` (`"layer4."`
+# for the top block, `"conv1."` for the first convolution, `""` for all of them; a prefix that selects
+# nothing gives zero). The `distance_from_pretrained` column of section 3 is this distance over every
+# pretrained parameter; per stage it shows which layers a strategy actually changed. The check runs it on the
+# networks trained above, against a reference built on `parameter.distance_from`, including the
+# untouched pretrained network, the head-only network (a frozen body) and the new head, which is not in
+# `start`.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def my_l2_sp(model: nn.Module, start: dict[str, torch.Tensor], alpha: float) -> torch.Tensor:
+def my_stage_distance(model: nn.Module, start: dict[str, torch.Tensor], prefix: str) -> float:
     ### BEGIN SOLUTION
-    total = sum(((p - start[name]) ** 2).sum() for name, p in model.named_parameters()
-                if name in start and p.requires_grad)
-    return 0.5 * alpha * total
+    params = dict(model.named_parameters())
+    total = sum(float(((params[name].detach() - w0) ** 2).sum()) for name, w0 in start.items()
+                if name.startswith(prefix) and name in params)
+    return total ** 0.5
     ### END SOLUTION
 
 
 pretrained_start = {key: value for key, value in parameter.snapshot(source.model).items() if not key.startswith("fc.")}
-check_function(my_l2_sp, lambda m, s, a: parameter.l2_sp_penalty(m, s, a),
-               [(trained[name][0], pretrained_start, 0.1) for name in ("full fine-tuning", "L2-SP", "weight decay")],
-               name="exercise 3 (L2-SP penalty)", rtol=1e-4)
+distance_cases = [(trained[name][0], pretrained_start, prefix)
+                  for name in ("full fine-tuning", "layer-wise rates") for prefix in ("layer4.", "layer1.", "conv1.")]
+distance_cases += [(trained["L2-SP"][0], pretrained_start, ""),  # every pretrained parameter
+                   (source.model, pretrained_start, "layer4."),  # the untouched network: zero
+                   (trained["head only"][0], pretrained_start, "layer2."),  # a frozen body: zero
+                   (trained["full fine-tuning"][0], pretrained_start, "fc.")]  # the new head is not in start: zero
+check_function(my_stage_distance, solutions.stage_distance, distance_cases, name="exercise 3 (distance per stage)",
+               rtol=1e-4)
+
+# %% [markdown]
+# **Exercise 4 (experiment).** L2-SP's strength α decides how hard the weights are pulled back towards
+# the pretrained ones. The cell below trains the L2-SP strategy once more, for the first seed, with the
+# same steps and data, but with α = `strong_alpha` (a hundred times the lesson's default `strength`) on
+# the pretrained weights. Predict before you run: compared with the L2-SP run above, will the accuracy
+# on the **source** task after fine-tuning be "higher", "lower" or "about the same"? Put your prediction
+# in `my_prediction`, then run the cell below. This is the trade-off of model-based transfer: how far
+# the parameters may move decides both what the network learns and what it forgets.
+
+# %%
+def my_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "higher"
+    ### END SOLUTION
+
+
+# %%
+strong_alpha = 1.0
+
+
+def l2_sp_run(alpha: float, run_seed: int) -> tuple[float, float, float]:
+    """The L2-SP strategy of section 3 with pull strength ``alpha``: source, target accuracy, distance moved."""
+    torch.manual_seed(run_seed)
+    model = copy.deepcopy(source.model)
+    source_head = small_resnet.new_head(model, len(source_model.TARGET_CLASSES), seed=run_seed)
+    start = {key: value for key, value in parameter.snapshot(model).items() if not key.startswith("fc.")}
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings["steps"])
+    training.train_steps(model, target_loader(run_seed), optimizer, settings["steps"],
+                         step=parameter.l2_sp_step(start, alpha=alpha, beta=strength), scheduler=schedule)
+    return (training.evaluate(small_resnet.WithHead(model, source_head), source_test_loader)["accuracy"],
+            training.evaluate(model, target_test_loader)["accuracy"], parameter.distance_from(model, start))
+
+
+lesson_run = runs[(runs.strategy == "L2-SP") & (runs.seed == lesson.seed)].iloc[0]
+before = lesson_run.source_acc_after
+after, strong_target, strong_distance = l2_sp_run(strong_alpha, lesson.seed)
+outcome = direction(before, after, margin=0.03)
+check_prediction(my_prediction, outcome, name="exercise 4 (experiment: L2-SP strength)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"source accuracy {before:.3f} with α = {strength} → {after:.3f} with α = {strong_alpha} "
+                          f"(untouched network {source_acc_before:.3f}); target accuracy "
+                          f"{lesson_run.target_acc:.3f} → {strong_target:.3f}; distance from the pretrained weights "
+                          f"{lesson_run.distance_from_pretrained:.2f} → {strong_distance:.2f}")
 
 # %% [markdown]
 # ## 7. Results

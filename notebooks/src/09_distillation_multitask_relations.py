@@ -765,12 +765,46 @@ sweep.round(3)
 #
 # ## 8. Exercises
 #
-# **Exercise 1.** Write the gradient of the *mean* binary cross-entropy with logits over all entries of a
-# `(rows, labels)` tensor of logits, as a multi-label sigmoid head would use it (no autograd).
+# Each exercise's function is checked right below it against the course's reference answer; the student
+# version of the notebook leaves the functions empty, and a check then says "not attempted".
+#
+# **Exercise 1 (warm-up).** Write the soft targets of section 2: the teacher's class probabilities
+# softened by a temperature, softmax(logits / T) over the last dimension. They are what the student imitates
+# on every unlabelled snippet, so they must be right, also for a very confident teacher: a logit of 1000 must
+# not overflow into `nan` (hint: softmax does not change when the same number is subtracted from every logit
+# of a row).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_prediction, direction
+from transfer_utils.methods.distillation import soft_targets
+from transfer_utils.solutions import lesson09 as solutions
+
+
+def my_soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(dim=-1, keepdim=True).values
+    return scaled.exp() / scaled.exp().sum(dim=-1, keepdim=True)
+    ### END SOLUTION
+
+
+generator = torch.Generator().manual_seed(0)
+soft_cases = [(torch.randn(4, 2, generator=generator) * 3, 1.0),  # two classes, as the teacher's (0, d)
+              (torch.randn(3, 5, generator=generator) * 4, 4.0),  # five classes, softened
+              (torch.zeros(2, 3), 2.0),  # all logits tied: the uniform distribution
+              (torch.tensor([[1000.0, -1000.0], [0.0, 800.0]]), 1.0)]  # extreme logits: no overflow
+check_function(my_soft_targets, soft_targets, soft_cases, name="exercise 1 (soft targets)", atol=1e-6)
+
+# %% [markdown]
+# **Exercise 2 (apply).** Write the gradient of the *mean* binary cross-entropy with logits over all
+# entries of a `(rows, labels)` tensor of logits, as a multi-label sigmoid head would use it (section 3),
+# without autograd. A sigmoid head is how a pretrained encoder is transferred to a task where an example can
+# carry several labels at once. Mind which N the mean divides by.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from transfer_utils.methods.distillation import bce_with_logits_grad
 
 
 def my_bce_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -779,40 +813,20 @@ def my_bce_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-def autograd_bce_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The reference: autograd through torch's own loss."""
-    z = logits.clone().requires_grad_(True)
-    return torch.autograd.grad(F.binary_cross_entropy_with_logits(z, targets), z)[0]
-
-
-generator = torch.Generator().manual_seed(0)
-bce_cases = [(torch.randn(4, 3, generator=generator, dtype=torch.float64) * 3,
+bce_cases = [(torch.randn(4, 3, generator=generator, dtype=torch.float64) * 3,  # several labels per row
               torch.tensor([[1.0, 0, 1], [0, 0, 0], [1, 1, 1], [0, 1, 0]], dtype=torch.float64)),
-             (torch.tensor([[25.0], [-25.0]], dtype=torch.float64), torch.tensor([[0.0], [1.0]], dtype=torch.float64))]
-check_function(my_bce_grad, autograd_bce_grad, bce_cases, name="exercise 1 (BCE gradient)")
+             (torch.tensor([[25.0], [-25.0]], dtype=torch.float64),  # confident and wrong
+              torch.tensor([[0.0], [1.0]], dtype=torch.float64)),
+             (torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)),  # undecided logits
+             (torch.tensor([[0.5]], dtype=torch.float64), torch.tensor([[0.3]], dtype=torch.float64))]  # one soft target
+check_function(my_bce_grad, bce_with_logits_grad, bce_cases, name="exercise 2 (BCE gradient)", atol=1e-12)
 
 # %% [markdown]
-# **Exercise 2.** Write the distillation loss $T^2\,\mathrm{KL}(q^{(T)} \| p^{(T)})$, averaged over the
-# batch, from `log_softmax` (student logits `s`, teacher logits `t`).
-
-# %%
-# NBVAL_CHECK_OUTPUT
-def my_kd_loss(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
-    ### BEGIN SOLUTION
-    log_p = F.log_softmax(s / temperature, dim=-1)
-    log_q = F.log_softmax(t / temperature, dim=-1)
-    return temperature ** 2 * (log_q.exp() * (log_q - log_p)).sum(dim=-1).mean()
-    ### END SOLUTION
-
-
-kd_cases = [(torch.randn(5, 2, generator=generator) * 2, torch.randn(5, 2, generator=generator) * 2, 1.0),
-            (torch.randn(3, 5, generator=generator) * 4, torch.randn(3, 5, generator=generator) * 4, 4.0)]
-check_function(my_kd_loss, kd_loss, kd_cases, name="exercise 2 (distillation loss)", atol=1e-5)
-
-# %% [markdown]
-# **Exercise 3.** How many parameters does a `TextCNN` have, with a token table of `vocab` rows and `dim`
-# columns, `width` filters of size `kernel`, and `classes` outputs? Count the table, the convolution's
-# weights and biases, and the head's.
+# **Exercise 3 (apply).** How many parameters does a `TextCNN` have, with a token table of `vocab` rows and
+# `dim` columns, `width` filters of size `kernel`, and `classes` outputs? Count the table, the convolution's
+# weights and biases, and the head's. The size ratio between teacher and student is the reason to distil;
+# the cases below show which part of the student dominates it, and why its table keeps only the word pieces
+# the snippets use.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -822,13 +836,65 @@ def text_cnn_parameters(vocab: int, dim: int, width: int, kernel: int, classes: 
     ### END SOLUTION
 
 
-check_value(lambda: text_cnn_parameters(1000, 16, 8, 3, 5),
-            count_parameters(TextCNN(torch.zeros(1000, 16), 5, width=8, kernel_size=3)), name="exercise 3 (student size)")
-check_value(lambda: text_cnn_parameters(len(vocabulary), student_dim, student_width, 3, 2), student_params,
-            name="exercise 3 (this lesson's student)")
+size_cases = [(1000, 16, 8, 3, 5), (1, 1, 1, 1, 1),  # the smallest network there is
+              (tokenizer.vocab_size, student_dim, student_width, 3, 2),  # MiniLM's whole vocabulary in the table
+              (500, 32, 128, 5, 2)]  # wider filters
+check_function(text_cnn_parameters, solutions.text_cnn_parameters, size_cases, name="exercise 3 (student size)")
 
 # %% [markdown]
-# **Exercise 4 (open).** Rerun the notebook with `-p label_sizes "[30, 100, 3000]"`. Does distillation still pay
+# **Exercise 4 (extend).** Relational distillation (section 6) compares the student's and the teacher's
+# pairwise distances after dividing each set by its own mean distance. Write that normalisation: from a
+# `(B, d)` tensor of embeddings, return the `(B, B)` matrix of Euclidean distances divided by their mean
+# over the distinct pairs (i ≠ j; the zero diagonal does not count). When all points coincide, return
+# zeros. This division is what lets a narrow student copy the geometry of a much wider teacher whose
+# distances have another scale: the cases include a cloud and a scaled, shifted copy of it.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_normalized_distances(embeddings: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    distances = (embeddings[:, None, :] - embeddings[None, :, :]).norm(dim=-1)
+    pairs = distances[~torch.eye(len(embeddings), dtype=torch.bool)]
+    return distances / pairs.mean() if pairs.mean() > 0 else torch.zeros_like(distances)
+    ### END SOLUTION
+
+
+cloud = torch.randn(5, 3, generator=generator, dtype=torch.float64)
+distance_cases = [(cloud,), (7.0 * cloud - 2.0,),  # the same cloud, scaled and shifted
+                  (torch.tensor([[0.0, 0.0], [3.0, 4.0]], dtype=torch.float64),),  # a single pair
+                  (torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64),),  # three points on a line
+                  (torch.ones(4, 2, dtype=torch.float64),)]  # all points in one place
+check_function(my_normalized_distances, solutions.normalized_distances, distance_cases,
+               name="exercise 4 (normalised distances)")
+
+# %% [markdown]
+# **Exercise 5 (experiment).** The teacher beats the student without teacher by a wide margin (section 4).
+# Is that only because the teacher was trained on the labels of the whole transfer set? The cell below
+# refits the teacher, logistic regression on frozen MiniLM vectors, on each seed's gold snippets only: the
+# very labels the student without teacher had, and no more. Predict before you run: will the test accuracy
+# of this teacher be "higher", "lower" or "about the same" as that of the student without teacher (mean over
+# the seeds)? Put your prediction in `my_prediction`, then run the cell. What it shows is the argument of
+# lesson 01: pretrained features make a few labels go further.
+
+# %%
+def my_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "higher"
+    ### END SOLUTION
+
+
+# %%
+gold_teacher_acc = [fit_teacher(draw_gold(n_small, s)).score(features["test"], test.y) for s in seeds]
+before, after = float(np.mean(scratch_acc)), float(np.mean(gold_teacher_acc))
+outcome = direction(before, after, margin=0.01)
+check_prediction(my_prediction, outcome, name="exercise 5 (a teacher on the gold labels only)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"student without teacher {before:.3f} → teacher refit on the same {n_small} gold labels "
+                          f"{after:.3f} (mean of {len(seeds)} seeds; the teacher on all {len(pool)} labels scores "
+                          f"{teacher_acc_value:.3f}, the constant predictor {constant_acc:.3f})")
+
+# %% [markdown]
+# **Exercise 6 (open).** Rerun the notebook with `-p label_sizes "[30, 100, 3000]"`. Does distillation still pay
 # at 3,000 gold labels, where the student has as many gold labels as the transfer set has snippets? Then try
 # `-p temperatures "[1.0, 8.0]"` and see which temperature validation picks.
 #

@@ -479,16 +479,18 @@ print(config_files["two_processes"].name, "(used above): ",
 # %% [markdown]
 # ## 10. Exercises
 #
-# **Exercise 1.** With `split_batches=True`, which examples of a batch does process `rank` of `processes`
-# get? Return the indices of its share (the batch is a list of example indices; its length is a multiple of
-# `processes`).
+# Each exercise's function is checked right below it against the course's reference answer; the student
+# version of the notebook leaves the functions empty, and a check then says "not attempted".
+#
+# **Exercise 1 (warm-up).** With `split_batches=True`, which examples of a batch does process `rank` of
+# `processes` get? Return the indices of its share (the batch is a list of example indices; its length is a
+# multiple of `processes`). Fine-tuning a pretrained model on several devices only matches the one-device run
+# if every example lands in exactly one share.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from accelerate.data_loader import BatchSamplerShard
-from torch.utils.data import BatchSampler
-
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_prediction, direction
+from transfer_utils.solutions import lesson12 as solutions
 
 
 def my_share(batch: list[int], rank: int, processes: int) -> list[int]:
@@ -498,19 +500,16 @@ def my_share(batch: list[int], rank: int, processes: int) -> list[int]:
     ### END SOLUTION
 
 
-def accelerate_share(batch: list[int], rank: int, processes: int) -> list[int]:
-    """The reference: accelerate's own sharding of a one-batch sampler."""
-    sampler = BatchSamplerShard(BatchSampler(batch, len(batch), False), processes, rank, split_batches=True)
-    return next(iter(sampler))
-
-
-share_cases = [(list(range(16)), 0, 2), (list(range(16)), 1, 2), ([5, 3, 9, 1, 0, 7], 2, 3)]
-check_function(my_share, accelerate_share, share_cases, name="exercise 1 (a process's share of a batch)")
+share_cases = [(list(range(16)), 0, 2), (list(range(16)), 1, 2), ([5, 3, 9, 1, 0, 7], 2, 3),
+               ([4, 8], 1, 2),  # one example per process
+               ([6, 2, 9, 4], 0, 1)]  # a single process keeps the whole batch
+check_function(my_share, solutions.share, share_cases, name="exercise 1 (a process's share of a batch)")
 
 # %% [markdown]
-# **Exercise 2.** DDP averages the processes' gradients (or losses) with equal weight. Given each process's
-# mean loss and how many examples it had, return the mean loss over all examples, and see in the check
-# why equal shares matter: with unequal shares the plain average is not that mean.
+# **Exercise 2 (apply).** DDP averages the processes' gradients (or losses) with equal weight. Given each
+# process's mean loss and how many examples it had, return the mean loss over all examples. The cases include
+# unequal shares: there the plain average of the share means, printed below the check, is not that mean,
+# which is why the batch is split into equal shares.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -521,48 +520,50 @@ def whole_batch_mean(share_means: list[float], share_sizes: list[int]) -> float:
 
 
 losses_by_example = np.array([0.2, 0.9, 0.4, 0.7, 1.3, 0.1, 0.5])
-for cut in (3, 5):
-    shares = (losses_by_example[:cut], losses_by_example[cut:])
-    check_value(lambda: whole_batch_mean([s.mean() for s in shares], [len(s) for s in shares]), losses_by_example.mean(),
-                name=f"exercise 2 (shares of {len(shares[0])} and {len(shares[1])})")
-    print(f"  plain average of the two share means: {np.mean([s.mean() for s in shares]):.4f}, "
-          f"whole-batch mean {losses_by_example.mean():.4f}")
+cut_shares = {cut: (losses_by_example[:cut], losses_by_example[cut:]) for cut in (3, 5)}
+mean_cases = [([float(s.mean()) for s in shares], [len(s) for s in shares]) for shares in cut_shares.values()]
+mean_cases += [([0.4, 0.8], [4, 4]),  # equal shares
+               ([0.6], [7]),  # one process
+               ([0.2, 1.0, 0.4], [1, 5, 2])]  # three processes, one of them with a single example
+check_function(whole_batch_mean, solutions.whole_batch_mean, mean_cases, name="exercise 2 (the whole batch's mean)")
+for cut, shares in cut_shares.items():
+    print(f"  shares of {len(shares[0])} and {len(shares[1])}: plain average of the two share means "
+          f"{np.mean([s.mean() for s in shares]):.4f}")
 
 # %% [markdown]
-# **Exercise 3.** Accumulate by hand: for a model, inputs `x` and labels `y`, split the batch into `k`
-# micro-batches, run backward on each micro-batch's mean cross-entropy divided by `k`, and return the
-# accumulated gradient of every parameter (a list of tensors). It must equal the gradient of one full batch.
+# **Exercise 3 (apply).** Accumulate by hand: for a model, inputs `x` and labels `y`, split the batch into
+# `k` equal micro-batches, run backward on each micro-batch's mean cross-entropy divided by `k`, and leave the
+# summed gradients in the parameters (the function then returns them as one flat vector). They must equal
+# the gradient of one full batch: this is how a large pretrained model is fine-tuned with the batch size
+# of a paper on a device that only fits a few examples at a time.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def accumulated_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> list[torch.Tensor]:
+def accumulated_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     model.zero_grad()
     ### BEGIN SOLUTION
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
         (torch.nn.functional.cross_entropy(model(xb), yb) / k).backward()
     ### END SOLUTION
-    return [p.grad.clone() for p in model.parameters()]
-
-
-def full_batch_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> list[torch.Tensor]:
-    """The reference: autograd on the whole batch at once."""
-    model.zero_grad()
-    torch.nn.functional.cross_entropy(model(x), y).backward()
-    return [p.grad.clone() for p in model.parameters()]
+    return torch.cat([p.grad.flatten() for p in model.parameters()])
 
 
 generator = torch.Generator().manual_seed(0)
 toy = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
 toy_x, toy_y = torch.randn(12, 4, generator=generator), torch.randint(0, 3, (12,), generator=generator)
-check_function(lambda k: torch.cat([g.flatten() for g in accumulated_gradients(toy, toy_x, toy_y, k)]),
-               lambda k: torch.cat([g.flatten() for g in full_batch_gradients(toy, toy_x, toy_y, k)]),
-               [(2,), (3,), (4,)], name="exercise 3 (gradient accumulation)", atol=1e-6)
+check_function(accumulated_gradients, solutions.full_batch_gradient,
+               [(toy, toy_x, toy_y, k) for k in (2, 3, 4)]
+               + [(toy, toy_x, toy_y, 1),  # no accumulation at all
+                  (toy, toy_x, toy_y, 12)],  # micro-batches of a single example
+               name="exercise 3 (gradient accumulation)", atol=1e-6)
 
 # %% [markdown]
-# **Exercise 4.** Round float32 numbers to bf16 by hand: keep the top 16 bits of each number's bit pattern,
-# rounding to nearest (ties to even) on the 16 bits dropped, and return float32 values. Compare with what
-# `tensor.to(torch.bfloat16)` does. (Hint: view the float32 tensor as `torch.int32`; add `0x7FFF` plus the
-# lowest kept bit, then clear the low 16 bits.)
+# **Exercise 4 (extend).** Round float32 numbers to bf16 by hand: keep the top 16 bits of each number's bit
+# pattern, rounding to nearest (ties to even) on the 16 bits dropped, and return float32 values. The check
+# compares with what `tensor.to(torch.bfloat16)` does, on ordinary numbers, exact ties, zeros of both signs,
+# infinities, the largest float32 (which rounds up to infinity) and numbers too small for a normal float.
+# (Hint: view the float32 tensor as `torch.int32`; add `0x7FFF` plus the lowest kept bit, then clear the low
+# 16 bits.)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -575,10 +576,45 @@ def my_bf16(values: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-bf16_cases = [(torch.tensor([1.0, 1.00390625, 1.01171875, 3.14159265, -2.71828, 1e-3, 123456.0]),),
-              (torch.randn(100, generator=torch.Generator().manual_seed(1)) * 10,)]
-check_function(my_bf16, lambda v: v.to(torch.bfloat16).float(), bf16_cases, name="exercise 4 (rounding to bf16)",
-               atol=0, rtol=0)
+bf16_cases = [(torch.tensor([1.0, 1.00390625, 1.01171875, 3.14159265, -2.71828, 1e-3, 123456.0]),),  # two exact ties
+              (torch.randn(100, generator=torch.Generator().manual_seed(1)) * 10,),
+              (torch.tensor([0.0, -0.0, float("inf"), float("-inf")]),),
+              (torch.tensor([3.4028235e38, -3.4028235e38]),),  # the largest float32 rounds up to infinity
+              (torch.tensor([1e-40, -1e-40, 1e-45]),)]  # subnormal numbers
+check_function(my_bf16, solutions.bf16_round, bf16_cases, name="exercise 4 (rounding to bf16)", atol=0, rtol=0)
+
+# %% [markdown]
+# **Exercise 5 (experiment).** Section 7's bf16 run computes in bf16 but keeps the weights in float32. Why
+# not store the weights in bf16 too? An AdamW step moves each weight by about the learning rate, and when
+# a pretrained model is fine-tuned that rate is small. The cell below starts a weight at 1 and adds a step of
+# `1e-4` (this lesson's default learning rate) a hundred times, once with the weight stored in float32, then
+# with it stored in bf16. Predict before you run: will the bf16 weight end "higher", "lower" or "about the
+# same" as where it started? Put your prediction in `my_prediction`, then run the cell.
+
+# %%
+def my_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "about the same"
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+update, n_updates = 1e-4, 100
+final = {}
+for dtype in (torch.float32, torch.bfloat16):
+    weight = torch.ones(1, dtype=dtype)
+    for _ in range(n_updates):
+        weight = weight + update  # the sum is rounded to the weight's own format
+    final[dtype] = float(weight)
+before, after = 1.0, final[torch.bfloat16]
+margin = n_updates * update / 2
+outcome = direction(before, after, margin=margin)
+check_prediction(my_prediction, outcome, name="exercise 5 (weights stored in bf16)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"after {n_updates} steps of {update:g}: float32 weight 1 → {final[torch.float32]:.4f}, "
+                          f"bf16 weight 1 → {after:.4f}; the bf16 numbers next to 1 are {1 - 2 ** -8} and "
+                          f"{1 + 2 ** -7}, so each step rounds back to 1")
 
 # %% [markdown]
 # ## 11. Results

@@ -26,7 +26,7 @@
 # **Prerequisites.** [00 · Set-up and tour](00_setup_and_tour.ipynb); what a training set, a test set
 # and logistic regression are.
 #
-# **Time.** smoke ≈ 0.7 min · default ≈ 4.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 35 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import math

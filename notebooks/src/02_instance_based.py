@@ -26,7 +26,7 @@
 # **Prerequisites.** Logistic regression and `sample_weight` in scikit-learn; lesson 01's taxonomy
 # (instance-, feature-, model-based transfer).
 #
-# **Time.** smoke ≈ 0.2 min · default ≈ 0.3 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 30 min exercises; for the machine, smoke ≈ 0.2 min · default ≈ 0.3 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect

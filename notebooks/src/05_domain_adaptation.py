@@ -26,7 +26,7 @@
 # **Prerequisites.** Lesson 03 (CORAL and MMD on frozen features); a PyTorch training loop
 # (`transfer_utils.training.fit`, lessons 01 and 04).
 #
-# **Time.** smoke ≈ 0.8 min · default ≈ 3.1 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 50 min exercises; for the machine, smoke ≈ 0.8 min · default ≈ 3.1 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect
@@ -555,14 +555,17 @@ display(Markdown("\n".join(f"- {text}" for text in [
 # %% [markdown]
 # ## 8. Exercises
 #
-# **Exercise 1.** Write the DANN paper's λ schedule: λ_p = 2 / (1 + exp(−γ p)) − 1 for a training
-# progress `p` in [0, 1] and γ = 10.
+# **Exercise 1 (warm-up).** Write the DANN paper's λ schedule: λ_p = 2 / (1 + exp(−γ p)) − 1 for a
+# training progress `p` in [0, 1] and γ = 10 by default. It keeps the adversarial push weak while the
+# features are still random, and brings it up as they become useful. The check compares it with
+# `deep.dann_lambda` at the start, the end and in between, and for another γ.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 import math
 
-from transfer_utils.core.exercises import check_function, check_value
+from transfer_utils.core.exercises import check_function, check_prediction
+from transfer_utils.solutions import lesson05 as solutions
 
 
 def my_dann_lambda(p: float, gamma: float = 10.0) -> float:
@@ -575,31 +578,11 @@ check_function(my_dann_lambda, dann_lambda, [(0.0,), (0.1,), (0.5,), (1.0,), (0.
                name="exercise 1 (λ schedule)")
 
 # %% [markdown]
-# **Exercise 2.** Write the Deep CORAL loss for two feature batches `fs` (n × d) and `ft` (m × d):
-# ‖C_s − C_t‖²_F / (4d²), with C the covariance matrix (divide by n − 1) of each batch. Use torch only.
-
-# %%
-# NBVAL_CHECK_OUTPUT
-def my_coral_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
-    ### BEGIN SOLUTION
-    def covariance(f: torch.Tensor) -> torch.Tensor:
-        centred = f - f.mean(dim=0, keepdim=True)
-        return centred.T @ centred / (len(f) - 1)
-
-    d = fs.shape[1]
-    return ((covariance(fs) - covariance(ft)) ** 2).sum() / (4 * d * d)
-    ### END SOLUTION
-
-
-generator = torch.Generator().manual_seed(0)
-coral_cases = [(torch.randn(16, 3, generator=generator), torch.randn(12, 3, generator=generator) * 2),
-               (torch.randn(8, 5, generator=generator), torch.randn(8, 5, generator=generator) + 3)]
-check_function(my_coral_loss, deep_coral_loss, coral_cases, name="exercise 2 (Deep CORAL loss)")
-
-# %% [markdown]
-# **Exercise 3.** The last step of the optdigits preprocessing: given a binary 32×32 bitmap, count the
-# on-pixels in each non-overlapping 4×4 block, giving an 8×8 array of counts from 0 to 16.
-# (Hint: a reshape to (8, 4, 8, 4) and a sum over two axes does it without loops.)
+# **Exercise 2 (warm-up).** The last step of the optdigits preprocessing of section 1, the step that
+# makes MNIST look like the target's file format: given a binary 32×32 bitmap, count the on-pixels in
+# each non-overlapping 4×4 block, giving an 8×8 array of counts from 0 to 16. (Hint: a reshape to
+# (8, 4, 8, 4) and a sum over two axes does it without loops.) The check uses random bitmaps, an empty
+# one, a full one and a single on-pixel.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -609,34 +592,107 @@ def my_block_counts(bitmap: np.ndarray) -> np.ndarray:
     ### END SOLUTION
 
 
-def reference_block_counts(bitmap: np.ndarray) -> np.ndarray:
-    return np.array([[bitmap[4 * i:4 * i + 4, 4 * j:4 * j + 4].sum() for j in range(8)] for i in range(8)])
-
-
 bitmaps = [np.random.default_rng(k).random((32, 32)) > 0.6 for k in range(3)]
-check_function(my_block_counts, reference_block_counts, [(b,) for b in bitmaps],
-               name="exercise 3 (4×4 block counts)")
+single_pixel = np.zeros((32, 32), dtype=bool)
+single_pixel[13, 30] = True
+bitmaps += [np.zeros((32, 32), dtype=bool), np.ones((32, 32), dtype=bool), single_pixel]  # empty, full, one pixel
+check_function(my_block_counts, solutions.block_counts, [(b,) for b in bitmaps],
+               name="exercise 2 (4×4 block counts)")
 
 # %% [markdown]
-# **Exercise 4.** The gradient-reversal layer multiplies the gradient by −λ. For y = Σ wᵢ·xᵢ² computed
-# *through* `grad_reverse(x, λ)`, what is ∂y/∂x? Return it for `x`, `w` and `lam` below (a tensor).
+# **Exercise 3 (apply).** The gradient-reversal layer is the identity going forward and multiplies the
+# gradient by −λ going back. For y = Σ wᵢ·zᵢ² with z = `grad_reverse(x, lam)`, what is ∂y/∂x? Write it
+# as a formula in `x`, `w` and `lam` (no autograd): this is the gradient the feature extractor receives
+# from the domain loss. The check compares it with autograd through the real layer, including λ = 0
+# (the start of the schedule), λ = 1, and x = 0.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-x_ex = torch.tensor([0.5, -1.0, 2.0])
-w_ex = torch.tensor([1.0, 3.0, -2.0])
-lam = 0.25
-
-
-def my_reversed_gradient() -> torch.Tensor:
+def my_reversed_gradient(x: torch.Tensor, w: torch.Tensor, lam: float) -> torch.Tensor:
     ### BEGIN SOLUTION
-    return -lam * 2 * w_ex * x_ex
+    return -lam * 2 * w * x
     ### END SOLUTION
 
 
-x_req = x_ex.clone().requires_grad_(True)
-(expected_grad,) = torch.autograd.grad((w_ex * grad_reverse(x_req, lam) ** 2).sum(), x_req)
-check_value(my_reversed_gradient, expected_grad, name="exercise 4 (reversed gradient)")
+reversal_cases = [(torch.tensor([0.5, -1.0, 2.0]), torch.tensor([1.0, 3.0, -2.0]), 0.25),
+                  (torch.tensor([0.5, -1.0, 2.0]), torch.tensor([1.0, 3.0, -2.0]), 0.0),  # λ = 0: no gradient at all
+                  (torch.tensor([1.5, 0.2]), torch.tensor([-1.0, 4.0]), 1.0),  # λ = 1: the plain gradient, reversed
+                  (torch.zeros(4), torch.ones(4), 0.7),  # x = 0
+                  (torch.tensor([3.0]), torch.tensor([2.0]), 0.5)]  # one element
+check_function(my_reversed_gradient, solutions.reversed_gradient, reversal_cases,
+               name="exercise 3 (reversed gradient)")
+
+# %% [markdown]
+# **Exercise 4 (extend).** Deep CORAL matches covariances only; the MMD loss of section 2
+# (`deep.mmd_loss`, trained with `DeepMMDStep`) matches every moment through kernels. Write it in torch
+# for two feature batches `fs` (n × d) and `ft` (m × d): pool the rows, compute every squared distance
+# D between pooled rows (each row with itself included), let s be the mean of D, use the kernel
+# k = Σ_b exp(−D / (s·b)) summed over the `bandwidths` b, and return
+# mean k(source, source) + mean k(target, target) − 2·mean k(source, target). Scaling the widths by s
+# makes the loss blind to the units of the features. The check compares it with `deep.mmd_loss` on
+# batches of different sizes, identical batches, a single feature, batches of two rows, a single
+# bandwidth and features measured in other units.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_mmd_loss(fs: torch.Tensor, ft: torch.Tensor,
+                bandwidths: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    both = torch.cat([fs, ft])
+    squared = torch.cdist(both, both) ** 2
+    scale = squared.mean()
+    kernel = sum(torch.exp(-squared / (scale * b)) for b in bandwidths)
+    n = len(fs)
+    return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
+    ### END SOLUTION
+
+
+generator = torch.Generator().manual_seed(0)
+batch = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
+same_batch, unit_source, unit_target = batch(10, 4), batch(12, 3), batch(9, 3) + 1
+mmd_cases = [(batch(16, 3), batch(12, 3) * 2),  # different sizes and spreads
+             (batch(8, 5), batch(8, 5) + 3),  # a shifted target
+             (same_batch, same_batch),  # identical batches: zero
+             (batch(6, 1), batch(9, 1) * 3),  # one feature
+             (batch(2, 3), batch(2, 3)),  # two rows each
+             (batch(10, 2), batch(10, 2) + 1, (1.0,)),  # a single bandwidth
+             (unit_source, unit_target), (1000 * unit_source, 1000 * unit_target)]  # the same batches in other units
+check_function(my_mmd_loss, deep.mmd_loss, mmd_cases, name="exercise 4 (MMD loss)")
+
+# %% [markdown]
+# **Exercise 5 (experiment).** DANN never computes a covariance: it only makes the features hard for a
+# domain classifier to tell apart. Deep CORAL's distance ‖C_s − C_t‖²_F / (4d²) of section 2 measures
+# something narrower: how different the second-order statistics of the two domains are. The cell below
+# measures that distance between the outputs (logits) of the source and the target test digits on the
+# photo shift, for the source-only model and for the DANN model of the first seed (same network, same
+# steps; the change is the domain term). Predict before you run: will DANN's distance be "higher",
+# "lower" or "about the same" as source-only's? Put your prediction in `my_prediction`, then run the
+# cell below. It shows whether aligning the domains in one sense aligns them in another.
+
+# %%
+def my_prediction() -> str:
+    ### BEGIN SOLUTION
+    return "lower"
+    ### END SOLUTION
+
+
+# %%
+def output_coral_distance(model: DigitCNN) -> float:
+    """Deep CORAL's distance between the model's outputs on the source and on the target test digits (photo shift)."""
+    source_logits = training.predict(model, make_loader((blend.source_test.x,), 500))
+    target_logits = training.predict(model, make_loader((blend.target_test.x,), 500))
+    return float(deep_coral_loss(source_logits, target_logits))
+
+
+before, after = output_coral_distance(kept["blend", "source_only"]), output_coral_distance(kept["blend", "dann"])
+outcome = "lower" if after < before / 2 else "higher" if after > 2 * before else "about the same"
+first = per_seed.loc[("blend", seeds[0])]
+check_prediction(my_prediction, outcome, name="exercise 5 (experiment: DANN and output statistics)",
+                 choices=["higher", "lower", "about the same"],
+                 evidence=f"distance source-only {before:.3f} → DANN {after:.3f} (Deep CORAL, trained to shrink it: "
+                          f"{output_coral_distance(kept['blend', 'deep_coral']):.3f}); target accuracy of the same "
+                          f"models: source-only {first['source_only']:.3f}, DANN {first['dann']:.3f}, Deep CORAL "
+                          f"{first['deep_coral']:.3f}")
 
 # %% [markdown]
 # ## 9. Results

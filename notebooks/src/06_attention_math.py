@@ -25,7 +25,7 @@
 # **Prerequisites.** Matrix products and the softmax function; lesson 00 (how lessons run). No
 # knowledge of Transformers is assumed.
 #
-# **Time.** smoke ≈ 0.4 min · default ≈ 0.5 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 45 min reading + 35 min exercises; for the machine, smoke ≈ 0.4 min · default ≈ 0.5 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect

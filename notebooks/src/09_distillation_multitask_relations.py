@@ -30,7 +30,7 @@
 # **Prerequisites.** [01](01_why_transfer.ipynb) (frozen features, the taxonomy) and
 # [07](07_bert_fine_tuning.ipynb) (cross-entropy and its gradient softmax − one-hot); a PyTorch training loop.
 #
-# **Time.** smoke ≈ 0.7 min · default ≈ 2.4 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 55 min reading + 60 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 2.4 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect

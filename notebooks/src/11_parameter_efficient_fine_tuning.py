@@ -27,7 +27,7 @@
 # **Prerequisites.** [07](07_bert_fine_tuning.ipynb) (the fine-tuning pipeline this lesson reuses) and
 # [04](04_model_based.ipynb) (freezing parts of a pretrained network).
 #
-# **Time.** smoke ≈ 0.7 min · default ≈ 12.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 35 min reading + 45 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 12.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect

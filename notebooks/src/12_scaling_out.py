@@ -27,7 +27,7 @@
 # **Prerequisites.** [07](07_bert_fine_tuning.ipynb) (the fine-tuning pipeline this lesson runs on several
 # processes). No GPU is needed: everything runs on a 2-core CPU.
 #
-# **Time.** smoke ≈ 1.3 min · default ≈ 6.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 75 min exercises; for the machine, smoke ≈ 1.3 min · default ≈ 6.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import dataclasses

@@ -28,24 +28,26 @@ class LessonInfo:
     stem: str
     title: str
     teaches: str
+    reading_min: int = 0  # a learner's minutes to read the lesson with its figures (estimated, see docs/instructor_guide.md)
+    exercise_min: int = 0  # a learner's minutes for its exercises
 
 
 CURRICULUM = [
     LessonInfo("00_setup_and_tour", "Set-up and tour",
-               "environment check, offline assets, profiles and papermill, a first frozen-feature probe"),
-    LessonInfo("01_why_transfer", "Why transfer", "learning curves: scratch vs frozen features vs fine-tuning"),
-    LessonInfo("02_instance_based", "Instance-based transfer", "importance weights, KMM, KLIEP, TrAdaBoost"),
-    LessonInfo("03_feature_based", "Feature-based transfer", "linear probes, CORAL, subspace alignment, TCA, MMD"),
-    LessonInfo("04_model_based", "Model-based transfer", "freezing schedules, layer-wise rates, L2-SP, forgetting"),
-    LessonInfo("05_domain_adaptation", "Domain adaptation", "DANN with gradient reversal, Deep CORAL"),
-    LessonInfo("06_attention_math", "Attention math", "softmax(QKᵀ/√d_k)V by hand, checked against BERT"),
-    LessonInfo("07_bert_fine_tuning", "BERT fine-tuning", "the full, correct fine-tuning pipeline and its pitfalls"),
+               "environment check, offline assets, profiles and papermill, a first frozen-feature probe", 15, 25),
+    LessonInfo("01_why_transfer", "Why transfer", "learning curves: scratch vs frozen features vs fine-tuning", 35, 40),
+    LessonInfo("02_instance_based", "Instance-based transfer", "importance weights, KMM, KLIEP, TrAdaBoost", 40, 30),
+    LessonInfo("03_feature_based", "Feature-based transfer", "linear probes, CORAL, subspace alignment, TCA, MMD", 40, 45),
+    LessonInfo("04_model_based", "Model-based transfer", "freezing schedules, layer-wise rates, L2-SP, forgetting", 40, 40),
+    LessonInfo("05_domain_adaptation", "Domain adaptation", "DANN with gradient reversal, Deep CORAL", 40, 50),
+    LessonInfo("06_attention_math", "Attention math", "softmax(QKᵀ/√d_k)V by hand, checked against BERT", 45, 35),
+    LessonInfo("07_bert_fine_tuning", "BERT fine-tuning", "the full, correct fine-tuning pipeline and its pitfalls", 55, 45),
     LessonInfo("08_resnet_image_transfer", "ResNet and EfficientNet image transfer",
-               "feature extractor vs fine-tuning (EfficientNet-Lite0), layer transfer (ResNet)"),
-    LessonInfo("09_distillation_multitask_relations", "Distillation, multi-task, relations", "soft targets, shared encoders"),
-    LessonInfo("10_applications", "Applications", "intent routing, sentiment monitoring, semantic search"),
-    LessonInfo("11_parameter_efficient_fine_tuning", "Parameter-efficient fine-tuning", "LoRA and adapters vs full fine-tuning"),
-    LessonInfo("12_scaling_out", "Scaling out", "accelerate / DDP, gradient accumulation, mixed precision"),
+               "feature extractor vs fine-tuning (EfficientNet-Lite0), layer transfer (ResNet)", 50, 35),
+    LessonInfo("09_distillation_multitask_relations", "Distillation, multi-task, relations", "soft targets, shared encoders", 55, 60),
+    LessonInfo("10_applications", "Applications", "intent routing, sentiment monitoring, semantic search", 40, 45),
+    LessonInfo("11_parameter_efficient_fine_tuning", "Parameter-efficient fine-tuning", "LoRA and adapters vs full fine-tuning", 35, 45),
+    LessonInfo("12_scaling_out", "Scaling out", "accelerate / DDP, gradient accumulation, mixed precision", 40, 75),
 ]
 
 
@@ -84,6 +86,7 @@ def lesson_rows() -> list[dict[str, str]]:
         link = f"[{info.stem}](notebooks/{info.stem}.ipynb)" if landed else f"{info.stem} (planned)"
         rows.append({"lesson": link, "title": info.title, "teaches": info.teaches,
                      "code (and tests)": code_and_tests(info.stem) if landed else "–",
+                     "learner min (read + exercises)": f"{info.reading_min} + {info.exercise_min}",
                      "smoke min": cell["smoke"], "default min": cell["default"]})
     return rows
 
@@ -141,9 +144,9 @@ HEADLINES: dict[str, str] = {
                            "of training): test accuracy {test_accuracy:.3f} (always 'fresh' {majority_accuracy:.3f}), "
                            "F1 of 'fresh' {test_f1:.3f} (always 'fresh' {constant_f1:.3f}); frozen encoder "
                            "{frozen_test_accuracy:.3f}; save → reload logit diff {reload_max_abs_logit_diff:.1e}; "
-                           "on a 2,000-snippet job, course loop {course_loop_test_accuracy:.3f} in "
+                           "on {compare_train:,}-snippet jobs ({compare_seeds} draws), course loop {course_loop_test_accuracy:.3f} in "
                            "{course_loop_seconds:.0f} s vs `Trainer` {trainer_test_accuracy:.3f} in "
-                           "{trainer_seconds:.0f} s (one seed each)",
+                           "{trainer_seconds:.0f} s vs frozen encoder {frozen_small_test_accuracy:.3f}",
     "08_resnet_image_transfer": "part A, EfficientNet-Lite0 → Fashion-MNIST, {k_a} labels per class, {seeds_a} seeds: raw "
                                 "pixels {acc_raw_pixels:.3f}, frozen features {acc_feature_extractor:.3f}, "
                                 "fine-tuning {acc_finetune:.3f}, scratch {acc_scratch:.3f}, constant predictor "
@@ -209,17 +212,47 @@ def _replace_block(text: str, start: str, end: str, body: str) -> str:
     """``text`` with what lies between the ``start`` and ``end`` markers replaced by ``body``."""
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        raise ValueError(f"the README has no {start} ... {end} markers")
+        raise ValueError(f"no {start} ... {end} markers in the file")
     return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
 
 
 def update_readme(readme: Path = REPO_ROOT / "README.md") -> bool:
-    """Rewrite the README's lesson map and results table between their markers; True when it changed."""
+    """Rewrite the README's lesson map and results table between their markers (and the instructor
+    guide's time table); True when something changed."""
     text = readme.read_text(encoding="utf-8")
     new = _replace_block(text, MAP_START, MAP_END, lesson_map_markdown())
     new = _replace_block(new, RESULTS_START, RESULTS_END, results_markdown())
     if new != text:
         atomic_write_text(readme, new)
+    return update_guide() or new != text
+
+
+GUIDE = REPO_ROOT / "docs" / "instructor_guide.md"
+GUIDE_START, GUIDE_END = "<!-- lesson-times:start -->", "<!-- lesson-times:end -->"
+
+
+def guide_times_markdown() -> str:
+    """The instructor guide's table: a learner's reading and exercise minutes beside the machine's."""
+    minutes = measured_minutes()
+    rows = ["| lesson | reading | exercises | machine, default profile | machine, smoke profile |",
+            "|---|---|---|---|---|"]
+    for info in CURRICULUM:
+        machine = [f"{minutes[(info.stem, p)]:.1f} min" if (info.stem, p) in minutes else "–" for p in ("default", "smoke")]
+        rows.append(f"| [{info.stem[:2]} · {info.title}](../notebooks/{info.stem}.ipynb) | {info.reading_min} min | "
+                    f"{info.exercise_min} min | {machine[0]} | {machine[1]} |")
+    total_read, total_ex = sum(i.reading_min for i in CURRICULUM), sum(i.exercise_min for i in CURRICULUM)
+    rows.append(f"| all lessons | {total_read} min | {total_ex} min | "
+                f"{sum(v for (s, p), v in minutes.items() if p == 'default'):.0f} min | "
+                f"{sum(v for (s, p), v in minutes.items() if p == 'smoke'):.0f} min |")
+    return "\n".join(rows)
+
+
+def update_guide(guide: Path = GUIDE) -> bool:
+    """Rewrite the instructor guide's time table between its markers; True when it changed."""
+    text = guide.read_text(encoding="utf-8")
+    new = _replace_block(text, GUIDE_START, GUIDE_END, guide_times_markdown())
+    if new != text:
+        atomic_write_text(guide, new)
     return new != text
 
 
@@ -227,9 +260,11 @@ def time_line(stem: str) -> str:
     """The measured-minutes line that opens a lesson."""
     minutes = measured_minutes()
     smoke, default = (minutes.get((stem, p)) for p in ("smoke", "default"))
+    info = next(i for i in CURRICULUM if i.stem == stem)
+    learner = f"**Time.** for you ≈ {info.reading_min} min reading + {info.exercise_min} min exercises"
     if smoke is None or default is None:
-        return "**Time.** not measured yet (run `python bench/lesson_times.py`)."
-    return (f"**Time.** smoke ≈ {smoke:.1f} min · default ≈ {default:.1f} min on a 2-core CPU "
+        return f"{learner}; machine time not measured yet (run `python bench/lesson_times.py`)."
+    return (f"{learner}; for the machine, smoke ≈ {smoke:.1f} min · default ≈ {default:.1f} min on a 2-core CPU "
             "(measured by `bench/lesson_times.py`).")
 
 

@@ -220,3 +220,11 @@ def test_a_pair_of_tensors_of_the_wrong_shape_is_a_wrong_answer_not_a_crash():
         exercises.check_function(lambda: (ids, mask[:, :2]), lambda: (ids, mask), [()], name="pair")
     exercises.check_function(lambda: (ids, mask), lambda: (ids, mask), [()], name="pair")
     exercises.check_value(lambda: (5, 0.25), (5, 0.2500000001), name="tuple of numbers")
+
+
+def test_expected_checks_keep_names_that_hold_a_colon(tmp_path):
+    lines = "✓ exercise 1 (warm-up): correct\n✓ exercise 4 (experiment: L2-SP strength): 'higher', as the run shows: 0.4 → 0.6\n"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "check()", outputs=[nbformat.v4.new_output("stream", name="stdout", text=lines)])])
+    nbformat.write(notebook, tmp_path / "04_x.ipynb")
+    assert grading.expected_checks(tmp_path / "04_x.ipynb") == ["exercise 1 (warm-up)", "exercise 4 (experiment: L2-SP strength)"]

@@ -31,7 +31,7 @@ from transfer_utils.core.storage import atomic_write_text
 
 STATUSES = ("passed", "failed", "not attempted", "not reached")
 SYMBOLS = {"passed": "✓", "failed": "✗", "not attempted": "○", "not reached": "–"}
-PASSED_LINE = re.compile(r"^✓ (exercise[^:]*):", re.MULTILINE)
+PASSED_LINE = re.compile(r"^✓ (exercise \d+[^\n]*?\)): ", re.MULTILINE)  # names may hold a colon: "(experiment: ...)"
 KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "COURSE_DATA_DIR", "COURSE_ASSETS_DIR",
             "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
             "TORCH_HOME", "XDG_CACHE_HOME")

@@ -51,14 +51,14 @@ def front_page() -> str:
 
 def config_yaml(local_mathjax: bool) -> str:
     """jupyter-book's ``_config.yml``: no execution, only the pages in the table of contents."""
-    mathjax = "      mathjax_path: mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML\n" if local_mathjax else ""
+    mathjax = "    mathjax_path: mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML\n" if local_mathjax else ""
     return ("title: Transfer learning with pretrained models\n"
             "author: the course's contributors\n"
             "only_build_toc_files: true\n"
             "execute:\n  execute_notebooks: 'off'\n"
             "html:\n  use_repository_button: false\n  home_page_in_navbar: true\n"
             "sphinx:\n  config:\n    html_show_copyright: false\n"
-            + mathjax.replace("      ", "    "))
+            + mathjax)
 
 
 def toc_yaml(stems: list[str]) -> str:

@@ -32,3 +32,13 @@ def test_features_put_similar_sentences_together(isolated_data):
     good, great, bad = embeddings.encode_texts(["a wonderful film", "a brilliant movie", "a terrible film"],
                                          normalize=True, cache=False, progress=False)
     assert good @ great > good @ bad
+
+
+def test_bf16_features_are_float32_close_and_cached_apart(isolated_data):
+    sentences = ["A warm, funny film.", "Dull and far too long."]
+    full = embeddings.encode_texts(sentences, progress=False)
+    mixed = embeddings.encode_texts(sentences, progress=False, mixed_precision="bf16")
+    assert mixed.dtype == np.float32 and not np.array_equal(mixed, full)  # bf16 really ran
+    cosine = (mixed * full).sum(1) / np.linalg.norm(mixed, axis=1) / np.linalg.norm(full, axis=1)
+    assert cosine.min() > 0.99
+    assert len(list((isolated_data / "cache" / "text_features").glob("*.npy"))) == 2  # one key per precision

@@ -90,6 +90,14 @@ def test_readme_results_are_the_committed_runs_numbers():
     assert set(landed) <= set(catalog.HEADLINES), "every landed lesson needs a headline in catalog.HEADLINES"
 
 
+def test_readme_bench_lines_are_the_bench_results():
+    """The README's speed lines are the headline sentences the bench scripts wrote into their results."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split(catalog.BENCH_START)[1].split(catalog.BENCH_END)[0].strip()
+    assert block == catalog.bench_markdown(), "run: python -c 'from transfer_utils.course import catalog; catalog.update_readme()'"
+    assert block.count("bench/results/") == 2 * len(catalog.BENCH_RESULTS)
+
+
 def test_links_between_lessons_resolve():
     """Every ``(NN_name.ipynb)`` link in a lesson source or the README names a lesson that exists."""
     stems = {info.stem for info in catalog.CURRICULUM}

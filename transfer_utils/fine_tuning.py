@@ -5,11 +5,11 @@
     text_loader             batches of similar length while training (less padding, less compute)
     decay_parameter_groups  AdamW weight decay on weights only, not on biases and LayerNorm
     warmup_linear_schedule  learning rate: linear warm-up, then linear decay to zero
-    fine_tune               all of the above around ``training.fit`` (clipping, early stopping)
+    fine_tune               all of the above around ``training.fit`` (clipping, early stopping, bf16 if asked)
     text_logits / predict_texts   scoring new texts (``training.predict`` on length-sorted batches)
     trainer_fine_tune       the same job through the Hugging Face ``Trainer``, for comparison
 
-Lessons: 01, 07, 11, 12.
+Lessons: 01, 07, 09, 11, 12.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from transfer_utils.data import loaders
 from transfer_utils import training
+from transfer_utils.training import precision
 
 
 class TokenizedTexts(Dataset):
@@ -139,6 +140,7 @@ class FineTuneConfig:
     max_length: int = 128  # tokens kept per text: tokenize with config.tokenize (fine_tune checks it)
     group_by_length: bool = True
     eval_batch_size: int = 128
+    mixed_precision: str = "no"  # "no", "bf16", or "auto": bf16 where the hardware runs it fast (training.precision)
     seed: int = 0
 
     def total_steps(self, n_train: int) -> int:
@@ -173,6 +175,7 @@ class FineTuneResult:
     cpu_seconds: float
     total_steps: int
     config: FineTuneConfig
+    precision: str = "no"  # what config.mixed_precision resolved to on this device: "no" or "bf16"
 
 
 def fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: TokenizedTexts | None,
@@ -187,20 +190,27 @@ def fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, val: Toke
     optimizer = torch.optim.AdamW(decay_parameter_groups(model, config.weight_decay), lr=config.lr, fused=True)
     total = config.total_steps(len(train))
     scheduler = warmup_linear_schedule(optimizer, config.warmup_steps(len(train)), total)
+    device = training.model_device(model)
+    mixed = precision.resolve_precision(config.mixed_precision, device)
+    step = precision.autocast_step(mixed, device)  # training and validation forward passes alike
     started, cpu_started = time.perf_counter(), time.process_time()
     history = training.fit(model, train_loader, optimizer, epochs=config.epochs, max_steps=config.max_steps or None,
                            val_loader=val_loader, scheduler=scheduler, clip_grad_norm=config.clip_grad_norm,
+                           step=step, eval_step=step,
                            patience=config.patience if val is not None else None, progress=progress)
-    return FineTuneResult(history, time.perf_counter() - started, time.process_time() - cpu_started, total, config)
+    return FineTuneResult(history, time.perf_counter() - started, time.process_time() - cpu_started, total, config,
+                          mixed)
 
 
 def text_logits(model: nn.Module, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 128,
-                max_length: int = 128, progress: bool = False) -> torch.Tensor:
+                max_length: int = 128, progress: bool = False, mixed_precision: str = "no") -> torch.Tensor:
     """Logits ``[len(texts), num_labels]`` by ``training.predict``; batches sorted by length, rows in input order."""
     dataset = TokenizedTexts(texts, None, tokenizer, max_length)
     loader = text_loader(dataset, tokenizer, batch_size)  # length-sorted batches: least padding
     order = torch.as_tensor(loader.sampler)
-    logits = training.predict(model, tqdm(loader, desc="scoring", disable=not progress, mininterval=1.0))
+    device = training.model_device(model)
+    with precision.autocast(precision.resolve_precision(mixed_precision, device), device):
+        logits = training.predict(model, tqdm(loader, desc="scoring", disable=not progress, mininterval=1.0))
     in_order = torch.empty_like(logits)
     in_order[order] = logits
     return in_order
@@ -221,6 +231,7 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
     _check_max_length(config, train=train, val=val)
     total = config.total_steps(len(train))
     with_val = val is not None
+    mixed = precision.resolve_precision(config.mixed_precision, training.model_device(model))
     args = TrainingArguments(
         output_dir=output_dir, per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size, learning_rate=config.lr,
@@ -231,6 +242,7 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
         eval_strategy="epoch" if with_val else "no", save_strategy="epoch" if with_val else "no",
         save_only_model=True, save_total_limit=1, load_best_model_at_end=with_val,
         metric_for_best_model="accuracy", greater_is_better=True, seed=config.seed,
+        bf16=mixed == "bf16",  # autocast in training and evaluation, as fine_tune does
         use_cpu=not torch.cuda.is_available(), report_to="none", logging_strategy="no",
         disable_tqdm=True, dataloader_num_workers=0)
 
@@ -251,6 +263,6 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
         best = max(history.epochs, key=lambda row: row["val_accuracy"])
         history.best_epoch, history.best_score = best["epoch"], best["val_accuracy"]
     history.stopped_early = with_val and stopper.early_stopping_patience_counter >= stopper.early_stopping_patience
-    return FineTuneResult(history, seconds, cpu_seconds, total, config)
+    return FineTuneResult(history, seconds, cpu_seconds, total, config, mixed)
 
 

@@ -144,9 +144,10 @@ HEADLINES: dict[str, str] = {
                            "of training): test accuracy {test_accuracy:.3f} (always 'fresh' {majority_accuracy:.3f}), "
                            "F1 of 'fresh' {test_f1:.3f} (always 'fresh' {constant_f1:.3f}); frozen encoder "
                            "{frozen_test_accuracy:.3f}; save → reload logit diff {reload_max_abs_logit_diff:.1e}; "
-                           "on {compare_train:,}-snippet jobs ({compare_seeds} draws), course loop {course_loop_test_accuracy:.3f} in "
-                           "{course_loop_seconds:.0f} s vs `Trainer` {trainer_test_accuracy:.3f} in "
-                           "{trainer_seconds:.0f} s vs frozen encoder {frozen_small_test_accuracy:.3f}",
+                           "on {compare_train:,}-snippet jobs ({compare_seeds} draws), course loop "
+                           "{course_loop_test_accuracy:.3f} vs frozen encoder {frozen_small_test_accuracy:.3f}; "
+                           "`Trainer` on the first draw {trainer_test_accuracy:.3f} in {trainer_seconds:.0f} s "
+                           "(course loop {course_loop_seconds:.0f} s)",
     "08_resnet_image_transfer": "part A, EfficientNet-Lite0 → Fashion-MNIST, {k_a} labels per class, {seeds_a} seeds: raw "
                                 "pixels {acc_raw_pixels:.3f}, frozen features {acc_feature_extractor:.3f}, "
                                 "fine-tuning {acc_finetune:.3f}, scratch {acc_scratch:.3f}, constant predictor "
@@ -156,7 +157,7 @@ HEADLINES: dict[str, str] = {
                                 "{acc_by_frozen_blocks[1]:.3f} / {acc_by_frozen_blocks[2]:.3f} / "
                                 "{acc_by_frozen_blocks[3]:.3f}",
     "09_distillation_multitask_relations": "{n_seeds} seeds, {n_small} gold labels + {n_transfer:,} unlabelled "
-                                           "snippets: teacher (frozen MiniLM + head) {teacher_acc:.3f}; student CNN "
+                                           "snippets: teacher (fine-tuned MiniLM) {teacher_acc:.3f}; student CNN "
                                            "({size_ratio:.0f}× smaller, {speedup:.0f}× faster) without teacher "
                                            "{student_scratch_acc:.3f}, distilled {student_kd_acc:.3f}, relational KD "
                                            "{student_rkd_acc:.3f}; multi-task (+ BBC topics) {multitask_acc:.3f} vs "
@@ -208,6 +209,23 @@ def results_markdown() -> str:
     return "\n".join(rows)
 
 
+BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
+BENCH_RESULTS = ("training_loop", "fine_tuning_profile")  # bench scripts whose results carry a headline
+
+
+def bench_markdown() -> str:
+    """The README's bench lines: each result file's ``**Headline.**`` sentence, with the script that wrote it."""
+    lines = []
+    for name in BENCH_RESULTS:
+        path = REPO_ROOT / "bench" / "results" / f"{name}.md"
+        found = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("**Headline.**")]
+        if not found:
+            raise ValueError(f"{path} has no **Headline.** line: rerun python bench/{name}.py")
+        sentence = found[0].removeprefix("**Headline.**").strip()
+        lines.append(f"- `bench/{name}.py` → [bench/results/{name}.md](bench/results/{name}.md): {sentence}")
+    return "\n".join(lines)
+
+
 def _replace_block(text: str, start: str, end: str, body: str) -> str:
     """``text`` with what lies between the ``start`` and ``end`` markers replaced by ``body``."""
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
@@ -222,6 +240,7 @@ def update_readme(readme: Path = REPO_ROOT / "README.md") -> bool:
     text = readme.read_text(encoding="utf-8")
     new = _replace_block(text, MAP_START, MAP_END, lesson_map_markdown())
     new = _replace_block(new, RESULTS_START, RESULTS_END, results_markdown())
+    new = _replace_block(new, BENCH_START, BENCH_END, bench_markdown())
     if new != text:
         atomic_write_text(readme, new)
     return update_guide() or new != text

@@ -17,6 +17,7 @@ from transfer_utils.models.pretrained import (backbone_weights_file, load_image_
                                               resolve_text_model)
 from transfer_utils.core.paths import cache_dir
 from transfer_utils.core.storage import cached_npy, digest
+from transfer_utils.training import precision
 
 CACHE_VERSION = 2  # bump when the feature code changes in a way the key does not capture
 
@@ -27,10 +28,11 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
-def _cache_key(texts: Sequence[str], model_name: str, max_length: int, normalize: bool) -> str:
+def _cache_key(texts: Sequence[str], model_name: str, max_length: int, normalize: bool, mixed: str = "no") -> str:
     """A digest of everything that changes the features: the model folder's content, texts and settings."""
     folder = resolve_text_model(model_name)
-    return digest("text_features", CACHE_VERSION, model_files(folder), max_length, normalize, list(texts))
+    settings = (max_length, normalize) if mixed == "no" else (max_length, normalize, mixed)  # float32 keys unchanged
+    return digest("text_features", CACHE_VERSION, model_files(folder), *settings, list(texts))
 
 
 MODEL_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")  # weights, config, tokenizer
@@ -45,17 +47,22 @@ def model_files(folder: Path) -> list[tuple[str, Path]]:
 
 def encode_texts(texts: Sequence[str], model_name: str = "minilm", *, batch_size: int = 64,
                  max_length: int = 128, normalize: bool = False, device: str | torch.device = "cpu",
-                 cache: bool = True, progress: bool = True) -> np.ndarray:
-    """Mean-pooled sentence features (n, hidden) from a frozen encoder; cached under ``data/cache``."""
+                 cache: bool = True, progress: bool = True, mixed_precision: str = "no") -> np.ndarray:
+    """Mean-pooled sentence features (n, hidden) from a frozen encoder; cached under ``data/cache``.
+
+    ``mixed_precision`` "bf16" (or "auto" where the hardware has bf16) runs the encoder under autocast;
+    the features come back as float32 either way, and are cached under their own key.
+    """
     texts = list(texts)
-    path = cache_dir() / "text_features" / f"{_cache_key(texts, model_name, max_length, normalize)}.npy"
-    return cached_npy(path, lambda: _encode(texts, model_name, batch_size, max_length, normalize, device, progress),
-                      cache)
+    mixed = precision.resolve_precision(mixed_precision, device)
+    path = cache_dir() / "text_features" / f"{_cache_key(texts, model_name, max_length, normalize, mixed)}.npy"
+    return cached_npy(path, lambda: _encode(texts, model_name, batch_size, max_length, normalize, device, progress,
+                                            mixed), cache)
 
 
 @torch.no_grad()
 def _encode(texts: list[str], model_name: str, batch_size: int, max_length: int, normalize: bool,
-            device: str | torch.device, progress: bool) -> np.ndarray:
+            device: str | torch.device, progress: bool, mixed: str = "no") -> np.ndarray:
     """The uncached work of :func:`encode_texts`."""
     tokenizer, model = load_text_encoder(model_name)
     model.to(device)
@@ -67,7 +74,9 @@ def _encode(texts: list[str], model_name: str, batch_size: int, max_length: int,
         rows = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt").to(device)
-        pooled = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
+        with precision.autocast(mixed, device):
+            hidden = model(**batch).last_hidden_state
+        pooled = mean_pool(hidden.float(), batch["attention_mask"])
         if normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         out[rows] = pooled.cpu().numpy()

@@ -3,6 +3,7 @@
     loop         fit (epochs, validation, early stopping, best weights, resuming), evaluate, predict, steps
     checkpoints  atomic, checksummed save and safe load of model / optimizer / scheduler states
     modes        train / eval modes and batch norm under freezing
+    precision    bf16 mixed precision where the hardware has it (``precision.autocast_step``)
 
 Import from the package (``from transfer_utils import training``; ``training.fit(...)``).
 """

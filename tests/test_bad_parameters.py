@@ -129,6 +129,7 @@ BAD = [
     ("07", {"weight_decay": INF}, "weight_decay"),
     ("07", {"max_length": 8}, "max_length"),
     ("07", {"model_name": ""}, "model_name"),
+    ("07", {"mixed_precision": "fp16"}, "mixed_precision"),
     # 08
     ("08", {"backbone": "vgg16"}, "backbone"),
     ("08", {"backbone": ""}, "backbone"),

@@ -27,7 +27,7 @@
 # **Prerequisites.** [07](07_bert_fine_tuning.ipynb) (the fine-tuning pipeline this lesson reuses) and
 # [04](04_model_based.ipynb) (freezing parts of a pretrained network).
 #
-# **Time.** for you ≈ 35 min reading + 45 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 12.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 35 min reading + 45 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect
@@ -54,6 +54,7 @@ max_length: int = 48  # tokens kept per snippet (most snippets are shorter)
 lora_rank: int = 8  # r of the LoRA runs compared with full fine-tuning
 lora_alpha: float = 16.0  # alpha of LoRA; the update is scaled by alpha / r
 lora_dropout: float = 0.1  # dropout on the input of the LoRA branch while training
+mixed_precision: str = "auto"  # "auto" (bf16 where the hardware runs it fast, lesson 07), "no" or "bf16"
 
 # %%
 from transfer_utils.data import datasets
@@ -62,19 +63,22 @@ from transfer_utils import fine_tuning as tc
 from transfer_utils.methods import parameter_efficient as pe
 from transfer_utils.models.pretrained import check_text_model, load_text_classifier
 from transfer_utils.core.evidence import Claims, compare, constant_baseline, spread, summarize
-from transfer_utils.core.runtime import check_float, check_int, check_seed, start_lesson
+from transfer_utils.core.runtime import check_choice, check_float, check_int, check_seed, start_lesson
+from transfer_utils.training import precision
 
 lesson = start_lesson("11_parameter_efficient_fine_tuning", seed=seed, device=device, profile=profile,
                       metrics_path=metrics_path)
 claims = Claims()  # the sentences this run's numbers decide, shown in the summary and saved with the metrics
 check_text_model("model_name", model_name)
 n_seeds = check_int("n_seeds", n_seeds, low=0, high=20) or lesson.pick(smoke=1, default=3, full=5)
-steps = check_int("steps", steps, low=0, high=100_000) or lesson.pick(smoke=8, default=96, full=300)
+steps = check_int("steps", steps, low=0, high=100_000) or lesson.pick(smoke=8, default=64, full=300)
 check_int("batch_size", batch_size, low=2, high=256)
 check_int("max_length", max_length, low=16, high=512)
 check_int("lora_rank", lora_rank, low=1, high=256)
 check_float("lora_alpha", lora_alpha, low=0.01, high=1024.0)
 check_float("lora_dropout", lora_dropout, low=0.0, high=0.9)
+check_choice("mixed_precision", mixed_precision, precision.PRECISIONS)
+run_precision = precision.resolve_precision(mixed_precision, lesson.device)  # "no" or "bf16", the same for every run
 check_seed(seed, n_seeds)
 seeds = [lesson.seed + i for i in range(n_seeds)]
 plots.setup()
@@ -87,8 +91,9 @@ lr_grids = lesson.pick(
     default={"full": [1e-4, 3e-4], "lora": [2e-3, 5e-3], "head": [1e-2, 5e-2], "ia3": [1e-2, 5e-2]},
     full={"full": [5e-5, 1e-4, 3e-4], "lora": [1e-3, 2e-3, 5e-3], "head": [5e-3, 2e-2, 5e-2],
           "ia3": [5e-3, 2e-2, 5e-2]})
-ranks = sorted({lora_rank, *lesson.pick(smoke=[2], default=[2, 32], full=[1, 2, 4, 16, 32, 64])})
-print(lesson, sizes, {"steps": steps, "batch_size": batch_size, "seeds": seeds, "ranks": ranks})
+ranks = sorted({lora_rank, *lesson.pick(smoke=[2], default=[32], full=[1, 2, 4, 16, 32, 64])})
+print(lesson, sizes, {"steps": steps, "batch_size": batch_size, "seeds": seeds, "ranks": ranks,
+                     "precision": run_precision})
 
 # %% [markdown]
 # ## 1. Why train fewer parameters?
@@ -224,7 +229,8 @@ counts_table.assign(**{"trainable parameters": counts_table["trainable parameter
 # Every run goes through the course's fine-tuning function `tc.fine_tune` (lesson 07): AdamW with weight
 # decay on weights only, a warm-up then linear decay, gradient clipping, batches grouped by length. The
 # optimizer only receives the parameters that require a gradient, so the same function trains all four
-# methods. Every run takes the same number of optimizer steps on the same batch size.
+# methods. Every run takes the same number of optimizer steps on the same batch size, in the same precision
+# (`mixed_precision="auto"`: bf16 autocast where the hardware has bf16 instructions, as in lesson 07).
 #
 # A fair comparison gives every method the same tuning budget. A frozen encoder with a fresh head needs a
 # much larger learning rate than the whole network (a rate that suits full fine-tuning barely moves a
@@ -240,7 +246,8 @@ def train_run(method: str, lr: float, run_seed: int, rank: int = lora_rank) -> d
     """One training run; returns the model, its validation accuracy, seconds and peak memory."""
     model = build(method, run_seed, rank)
     config = tc.FineTuneConfig(lr=lr, batch_size=batch_size, epochs=1, max_steps=steps, warmup_ratio=0.1,
-                               weight_decay=0.01, clip_grad_norm=1.0, max_length=max_length, seed=run_seed)
+                               weight_decay=0.01, clip_grad_norm=1.0, max_length=max_length,
+                               mixed_precision=run_precision, seed=run_seed)
     with pe.PeakMemory() as memory:
         result = tc.fine_tune(model, tokenizer, train_data, val_data, config, progress=False)
     return {"model": model, "method": method, "lr": lr, "seed": run_seed, "rank": rank,
@@ -251,7 +258,7 @@ def train_run(method: str, lr: float, run_seed: int, rank: int = lora_rank) -> d
 
 def test_accuracy(model: torch.nn.Module) -> float:
     """Accuracy on the test split (called once per model a choice kept)."""
-    logits = tc.text_logits(model, tokenizer, test.x, max_length=max_length)
+    logits = tc.text_logits(model, tokenizer, test.x, max_length=max_length, mixed_precision=run_precision)
     return float(np.mean(logits.argmax(-1).numpy() == test.y))
 
 
@@ -612,6 +619,7 @@ lesson.save_metrics({
     "steps": steps,
     "batch_size": batch_size,
     "lora_rank": lora_rank,
+    "trained_in_bf16": int(run_precision == "bf16"),  # 1: bf16 autocast, 0: float32
     "constant_accuracy": constant_accuracy,
     "full_accuracy": full_mean,
     "lora_accuracy": lora_mean,

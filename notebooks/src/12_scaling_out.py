@@ -27,7 +27,7 @@
 # **Prerequisites.** [07](07_bert_fine_tuning.ipynb) (the fine-tuning pipeline this lesson runs on several
 # processes). No GPU is needed: everything runs on a 2-core CPU.
 #
-# **Time.** for you ≈ 40 min reading + 75 min exercises; for the machine, smoke ≈ 1.3 min · default ≈ 6.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 75 min exercises; for the machine, smoke ≈ 1.3 min · default ≈ 4.8 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import dataclasses
@@ -36,7 +36,6 @@ import os
 import shutil
 import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -67,7 +66,7 @@ from transfer_utils.core.evidence import Claims, compare, constant_baseline, spr
 from transfer_utils.core.runtime import check_int, check_float, start_lesson
 from transfer_utils.core.storage import safe_torch_load
 from transfer_utils.models.pretrained import check_text_model, load_text_classifier
-from transfer_utils.training import distributed
+from transfer_utils.training import distributed, precision
 
 lesson = start_lesson("12_scaling_out", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 claims = Claims()  # the sentences this run's numbers decide, shown in the summary and saved with the metrics
@@ -387,8 +386,7 @@ print(pd.DataFrame({"float32 accuracy": one_acc, "bf16 accuracy": bf16_acc, "flo
 print(f"test accuracy: float32 {summarize(one_acc)}, bf16 {summarize(bf16_acc)}; best constant answer "
       f"{constant_accuracy:.3f}")
 bf16_vs_fp32 = compare(bf16_acc, one_acc, "bf16", "float32")
-cpuinfo = Path("/proc/cpuinfo")
-bf16_flags = sorted(set(cpuinfo.read_text().split()) & {"avx512_bf16", "amx_bf16"}) if cpuinfo.exists() else []
+bf16_flags = precision.cpu_bf16_flags()  # the bf16 instruction sets this CPU reports (Linux)
 print("bf16 instructions this CPU reports:", bf16_flags or "none (or not a Linux machine)")
 display(Markdown(claims.comparison("bf16_vs_float32_accuracy", bf16_vs_fp32)))
 display(Markdown(claims.claim(

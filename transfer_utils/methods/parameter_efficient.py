@@ -139,7 +139,7 @@ class PeakMemory:
     which PyTorch allocates outside Python's allocator.
     """
 
-    def __init__(self, interval: float = 0.005):
+    def __init__(self, interval: float = 0.02):
         self.interval = interval
         self.start_bytes = self.peak_rss = self.peak_bytes = 0
         self._stop = threading.Event()

@@ -14,7 +14,7 @@
 # # 09 · Distillation, multi-task learning and relation-based transfer
 #
 # **Goals.** By the end of this notebook you will
-# 1. distil a large teacher (MiniLM, 22.7M parameters, with a sentiment head) into a student CNN more than
+# 1. distil a large teacher (MiniLM fine-tuned for sentiment) into a student CNN more than
 #    ten times smaller, with soft targets at a temperature T; derive why the loss is multiplied by T², check
 #    it numerically, and see that KL divergence and cross-entropy with soft targets train the same way;
 # 2. find the regime where distillation pays: few gold labels and a large **unlabelled** transfer set that
@@ -30,7 +30,7 @@
 # **Prerequisites.** [01](01_why_transfer.ipynb) (frozen features, the taxonomy) and
 # [07](07_bert_fine_tuning.ipynb) (cross-entropy and its gradient softmax − one-hot); a PyTorch training loop.
 #
-# **Time.** for you ≈ 55 min reading + 60 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 2.4 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 55 min reading + 60 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.9 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect
@@ -59,18 +59,22 @@ student_dim: int = 64  # width of the student's token embeddings (MiniLM's, comp
 student_width: int = 64  # filters of the student's convolution
 topic_weight: float = 1.0  # weight of the topic loss in multi-task training (sentiment has weight 1)
 lr: float = 0.003  # AdamW learning rate of every student
+mixed_precision: str = "auto"  # the teacher's fine-tuning: "auto" (bf16 where the hardware has it), "no" or "bf16"
 
 # %%
+from transfer_utils import fine_tuning as tc
 from transfer_utils import training
 from transfer_utils.core import plots
 from transfer_utils.core.evidence import Claims, compare, constant_baseline, summarize
-from transfer_utils.core.runtime import check_float, check_float_list, check_int, check_int_list, check_seed, start_lesson
+from transfer_utils.core.runtime import (check_choice, check_float, check_float_list, check_int, check_int_list,
+                                         check_seed, start_lesson)
 from transfer_utils.data import datasets
 from transfer_utils.data.loaders import PairedLoader, make_loader
 from transfer_utils.models import embeddings
 from transfer_utils.models.parts import count_parameters
-from transfer_utils.models.pretrained import load_text_encoder
+from transfer_utils.models.pretrained import load_text_classifier, load_text_encoder
 from transfer_utils.models.small_text import TextCNN, TokenIds, token_table
+from transfer_utils.training import precision
 
 lesson = start_lesson("09_distillation_multitask_relations", seed=seed, device=device, profile=profile,
                       metrics_path=metrics_path)
@@ -84,14 +88,20 @@ check_int("student_dim", student_dim, low=4, high=384)
 check_int("student_width", student_width, low=4, high=1024)
 check_float("topic_weight", topic_weight, low=0.0, high=100.0)
 check_float("lr", lr, low=1e-5, high=1.0)
+check_choice("mixed_precision", mixed_precision, precision.PRECISIONS)
 plots.setup()
 settings = lesson.pick(
+    # teacher_*: the teacher's fine-tuning on the labelled transfer set (early stopping on validation; max_steps
+    # 0 means no cap, the default profile caps it to stay within its five minutes)
     smoke={"n_seeds": 2, "label_sizes": [200], "pool": 800, "val": 250, "test": 400, "steps": 120, "epochs": 6,
-           "timing": 64, "bbc": 300, "tweets": 600, "multitask_labels": 300},
+           "timing": 64, "bbc": 300, "tweets": 600, "multitask_labels": 300, "teacher_epochs": 2, "teacher_batch": 16,
+           "teacher_max_steps": 0},
     default={"n_seeds": 3, "label_sizes": [200, 600, 2000], "pool": 3000, "val": 500, "test": 1000, "steps": 300,
-             "epochs": 10, "timing": 256, "bbc": None, "tweets": 2000, "multitask_labels": 300},
+             "epochs": 10, "timing": 256, "bbc": None, "tweets": 2000, "multitask_labels": 300, "teacher_epochs": 2,
+             "teacher_batch": 32, "teacher_max_steps": 120},
     full={"n_seeds": 5, "label_sizes": [50, 100, 300, 1000, 3000], "pool": 8965, "val": 1281, "test": 2562,
-          "steps": 900, "epochs": 9, "timing": 512, "bbc": None, "tweets": 4000, "multitask_labels": 300})
+          "steps": 900, "epochs": 9, "timing": 512, "bbc": None, "tweets": 4000, "multitask_labels": 300,
+          "teacher_epochs": 3, "teacher_batch": 32, "teacher_max_steps": 0})
 if n_seeds:
     settings["n_seeds"] = n_seeds
 if label_sizes:
@@ -114,14 +124,13 @@ print(lesson, settings, "seeds:", seeds)
 # * the **validation** split, on which every choice is made, and the **test** split, scored once at the end.
 #
 # This is the usual reason to distil: a large model works, but it is too slow or too big to deploy, and the
-# labels it was trained on are not yours (or are too few). **The teacher** is MiniLM with a sentiment head.
-# Fine-tuning all of MiniLM costs minutes on a CPU, so the teacher here is the cheaper frozen form of the
-# same transfer (lesson 01): MiniLM's mean-pooled sentence vectors, cached on disk by content, and a logistic
-# regression trained on the labels of the whole transfer set (its strength C picked on validation); those
-# labels are the teacher's training data, never the student's. Its logit for *fresh* is $d$; as a two-class
-# teacher its logits are $(0, d)$, so that softmax gives the same probability σ(d) (section 3). What the
-# teacher knows comes from MiniLM's pretraining and its own labelled data; distillation is how that
-# knowledge reaches the small model through unlabelled text.
+# labels it was trained on are not yours (or are too few). **The teacher** is MiniLM fine-tuned for
+# sentiment with lesson 07's recipe (`tc.fine_tune`: AdamW, warm-up and decay, clipping, early stopping on
+# the validation split, bf16 where the hardware has it) on the labels of the whole transfer set; those
+# labels are the teacher's training data, never the student's. It gives two logits $(v_0, v_1)$ per
+# snippet; their difference $d = v_1 - v_0$ is its score for *fresh* (section 3). What the teacher knows
+# comes from MiniLM's pretraining and its own labelled data; distillation is how that knowledge reaches
+# the small model through unlabelled text.
 #
 # **The student** reads the same word pieces as MiniLM but is a small convolutional network
 # (`TextCNN`): a table of token vectors → one convolution over neighbouring tokens → the largest response of
@@ -141,7 +150,8 @@ print(f"transfer set {len(pool)}, validation {len(val)}, test {len(test)}; "
       f"constant predictor on the test sample: {constant_acc:.3f}")
 
 started = time.perf_counter()
-features = {name: embeddings.encode_texts(part.x, device=lesson.device)  # MiniLM sentence vectors, cached
+# MiniLM's frozen sentence vectors (cached on disk): the cheap form of transfer that exercise 5 compares with
+features = {name: embeddings.encode_texts(part.x, device=lesson.device)
             for name, part in [("pool", pool), ("val", val), ("test", test)]}
 print({k: v.shape for k, v in features.items()}, f"{time.perf_counter() - started:.1f} s (fast when cached)")
 
@@ -152,32 +162,47 @@ table = token_table(vocabulary, minilm.embeddings.word_embeddings.weight.detach(
 ids = {name: vocabulary(part.x) for name, part in [("pool", pool), ("val", val), ("test", test)]}
 labels = {name: torch.as_tensor(part.y) for name, part in [("pool", pool), ("val", val), ("test", test)]}
 student_params = count_parameters(TextCNN(table, 2, width=student_width))
-teacher_params = count_parameters(minilm) + features["pool"].shape[1] + 1  # MiniLM + the logistic head
-size_ratio = teacher_params / student_params
 print(f"vocabulary: {len(vocabulary):,} of MiniLM's {tokenizer.vocab_size:,} word pieces; "
       f"token table {tuple(table.shape)}")
-print(f"teacher {teacher_params:,} parameters; student {student_params:,}: {size_ratio:.1f}× smaller")
 print(TextCNN(table, 2, width=student_width))
 
 # %% [markdown]
-# The teacher: logistic regression on the frozen MiniLM vectors of the labelled transfer set, its
-# regularisation strength picked on the validation split. `teacher_logits` writes its score $d$ as the two
-# logits $(0, d)$.
+# The teacher: MiniLM with a new two-class head, fine-tuned on the labelled transfer set, its best epoch
+# chosen on the validation split. One pass over a set of snippets then gives both what distillation copies
+# (its logits) and what relation-based transfer copies (section 6: the mean of its last layer's token
+# vectors, the teacher's own embedding of each snippet).
 
 # %%
-from sklearn.linear_model import LogisticRegression
+torch.manual_seed(lesson.seed)  # the teacher's new head
+_, teacher = load_text_classifier("minilm", num_labels=2)
+teacher_config = tc.FineTuneConfig(lr=1e-4, batch_size=settings["teacher_batch"], epochs=settings["teacher_epochs"],
+                                   max_steps=settings["teacher_max_steps"], patience=1, max_length=64,
+                                   mixed_precision=mixed_precision, seed=lesson.seed)
+teacher_run = tc.fine_tune(teacher, tokenizer, teacher_config.tokenize(pool.x, pool.y, tokenizer),
+                           teacher_config.tokenize(val.x, val.y, tokenizer), teacher_config)
+teacher_params = count_parameters(teacher)
+size_ratio = teacher_params / student_params
+print(f"teacher: {teacher_run.history.steps} steps in {teacher_run.seconds:.0f} s ({teacher_run.precision}), "
+      f"best validation accuracy {teacher_run.history.best_score:.3f} (epoch {teacher_run.history.best_epoch})")
+print(f"teacher {teacher_params:,} parameters; student {student_params:,}: {size_ratio:.1f}× smaller")
 
 
-def fit_teacher(rows: np.ndarray) -> LogisticRegression:
-    """Logistic regression on these rows of the transfer set, with their labels; C picked on validation accuracy."""
-    fits = [LogisticRegression(C=c, max_iter=3000).fit(features["pool"][rows], pool.y[rows]) for c in (0.1, 1.0, 10.0)]
-    return max(fits, key=lambda m: m.score(features["val"], val.y))
-
-
-def teacher_logits(teacher: LogisticRegression, x: np.ndarray) -> torch.Tensor:
-    """The teacher's two logits (0, d) per row, d its score for 'fresh'."""
-    d = torch.as_tensor(teacher.decision_function(x), dtype=torch.float32)
-    return torch.stack([torch.zeros_like(d), d], dim=1)
+@torch.no_grad()
+def teacher_outputs(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's logits (n, 2) and mean-pooled last-layer vectors (n, 384), rows in the order of ``texts``."""
+    loader = tc.text_loader(tc.TokenizedTexts(texts, None, tokenizer, 64), tokenizer, 128)  # length-sorted
+    logits, vectors = [], []
+    with training.eval_mode(teacher), precision.autocast(teacher_run.precision, lesson.device):
+        for batch in loader:
+            batch = training.move_to(batch, lesson.device)
+            out = teacher(**batch, output_hidden_states=True)
+            logits.append(out.logits.float().cpu())
+            vectors.append(embeddings.mean_pool(out.hidden_states[-1].float(), batch["attention_mask"]).cpu())
+    order = torch.as_tensor(loader.sampler)
+    in_order = [torch.empty_like(torch.cat(part)) for part in (logits, vectors)]
+    for target, part in zip(in_order, (logits, vectors)):
+        target[order] = torch.cat(part)
+    return in_order[0], in_order[1]
 
 
 def draw_gold(n: int, run_seed: int) -> np.ndarray:
@@ -186,14 +211,15 @@ def draw_gold(n: int, run_seed: int) -> np.ndarray:
 
 
 everything = np.arange(len(pool))
-teacher = fit_teacher(everything)
-pool_logits = teacher_logits(teacher, features["pool"])  # what the teacher says about every transfer snippet
-teacher_acc_value = teacher.score(features["test"], test.y)
-demo_logits = teacher_logits(teacher, features["test"][:6])
-print(f"teacher trained on the {len(pool)} labelled transfer snippets (C = {teacher.C}): test accuracy "
-      f"{teacher_acc_value:.3f} (constant predictor {constant_acc:.3f}); its logits for six test snippets:")
+pool_logits, teacher_embeddings = teacher_outputs(list(pool.x))  # what the teacher says about every transfer snippet
+test_teacher_logits, _ = teacher_outputs(list(test.x))
+teacher_acc_value = float(np.mean(test_teacher_logits.argmax(1).numpy() == test.y))
+demo_logits = test_teacher_logits[:6]
+print(f"teacher fine-tuned on the {len(pool)} labelled transfer snippets: test accuracy {teacher_acc_value:.3f} "
+      f"(constant predictor {constant_acc:.3f}); its logits for six test snippets:")
 pd.DataFrame({"snippet": [t[:70] for t in test.x[:6]], "label": test.y[:6],
-              "teacher logit d": demo_logits[:, 1].numpy().round(2)})
+              "teacher logits": [tuple(row) for row in demo_logits.numpy().round(2)],
+              "d = v₁ − v₀": (demo_logits[:, 1] - demo_logits[:, 0]).numpy().round(2)})
 
 # %% [markdown]
 # ## 2. Soft targets, the temperature, and why the loss is multiplied by T²
@@ -248,7 +274,7 @@ torch.manual_seed(lesson.seed)
 random_student = TextCNN(table, 2, width=student_width).eval()
 with torch.no_grad():
     z_batch = random_student(ids["test"][:64]) * 4  # a random student's logits, spread like a trained one's
-v_batch = teacher_logits(teacher, features["test"][:64])
+v_batch = test_teacher_logits[:64]
 T_grid = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
 kd_grad_max_abs_diff, norms_t2, norms_kl = 0.0, [], []
 for T in T_grid:
@@ -317,7 +343,7 @@ assert kl_vs_ce_grad_diff < 1e-6 and abs(cross_entropy.item() - kl_value - T_che
 # %%
 from transfer_utils.methods.distillation import bce_with_logits_grad
 
-d_test = teacher_logits(teacher, features["test"])[:, 1].double()
+d_test = (test_teacher_logits[:, 1] - test_teacher_logits[:, 0]).double()  # the teacher's score for 'fresh' 
 y_test = torch.as_tensor(test.y, dtype=torch.float64)
 d = d_test.clone().requires_grad_(True)
 (bce_autograd,) = torch.autograd.grad(F.binary_cross_entropy_with_logits(d, y_test), d)
@@ -376,7 +402,6 @@ from transfer_utils.methods.distillation import DistillationStep
 print(inspect.getsource(DistillationStep.__call__))
 val_loader = make_loader((ids["val"], labels["val"]), 256)
 test_loader = make_loader((ids["test"], labels["test"]), 256)
-teacher_embeddings = torch.as_tensor(features["pool"])  # MiniLM's sentence vectors: what RKD matches
 
 
 def train_student(gold: np.ndarray, transfer: np.ndarray, run_seed: int, step: DistillationStep,
@@ -476,6 +501,8 @@ kd_vs_scratch = {n: compare(accuracies("kd", n), accuracies("scratch", n), "dist
 teacher_vs_scratch = compare(teacher_acc, scratch_acc, "teacher", "student without teacher")
 naive_vs_scratch = compare(accuracies("kd_gold_only", n_small), scratch_acc, "student distilled on the gold snippets only",
                            "student without teacher")
+kd_vs_naive = compare(kd_acc, accuracies("kd_gold_only", n_small), "distilled with the transfer set",
+                      "distilled on the gold snippets only")
 gap_closed = (np.mean(kd_acc) - np.mean(scratch_acc)) / (np.mean(teacher_acc) - np.mean(scratch_acc))
 display(Markdown("\n".join(f"- {text}" for text in [
     f"With {n_small} gold labels (constant predictor {constant_acc:.3f}): "
@@ -485,6 +512,7 @@ display(Markdown("\n".join(f"- {text}" for text in [
       for n in settings["label_sizes"][1:]),
     f"The naive set-up, soft targets on the same {n_small} gold snippets and no unlabelled ones: "
     + claims.comparison("gold_only_kd_beats_scratch", naive_vs_scratch),
+    "What the unlabelled transfer set adds on top: " + claims.comparison("transfer_set_adds_to_kd", kd_vs_naive),
     claims.claim("kd_closes_gap", gap_closed > 0.25,
                  f"With {n_small} gold labels the distilled student closes {gap_closed:.0%} of the gap between the "
                  f"student without teacher and the teacher (seed means).",
@@ -493,24 +521,24 @@ display(Markdown("\n".join(f"- {text}" for text in [
 ])))
 
 # %% [markdown]
-# Why the unlabelled snippets matter: on the gold snippets alone, the teacher's soft targets add little
-# to labels the student already has (a slightly softer version of the same few answers). On the transfer
-# set, the teacher supplies answers for thousands of snippets the student would otherwise never learn from;
-# that is where what the teacher knows reaches the small network. As the gold set grows, the student needs
+# Why the unlabelled snippets matter: on the gold snippets alone, the teacher's soft targets can only
+# refine labels the student already has (a softer version of the same few answers, which may help a
+# little; the claims above say how much here). On the transfer set, the teacher supplies answers for
+# thousands of snippets the student would otherwise never learn from; the last comparison above measures
+# what that adds on top. As the gold set grows, the student needs
 # the teacher less, so the gap between the two students should shrink; the figure shows whether it does
 # here. The distilled student is bounded by its teacher's mistakes, too: it learns to imitate the teacher,
 # errors included.
 #
 # ## 5. What the student saves: size and speed
 #
-# Both models score the same test snippets from raw text, tokenization included, with the teacher's features
-# computed afresh (no cache).
+# Both models score the same test snippets from raw text, tokenization included; the teacher runs in the
+# precision it was trained in (bf16 where the hardware has it), its fastest setting here.
 
 # %%
 timing_texts = list(test.x[:settings["timing"]])
 started = time.perf_counter()
-teacher_scores = teacher.decision_function(embeddings.encode_texts(timing_texts, device=lesson.device, cache=False,
-                                                                        progress=False))
+teacher_scores = tc.text_logits(teacher, tokenizer, timing_texts, max_length=64, mixed_precision=teacher_run.precision)
 teacher_seconds = time.perf_counter() - started
 timed_student = students[n_small, seeds[0], "kd"].eval()
 started = time.perf_counter()
@@ -790,7 +818,7 @@ def my_soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 generator = torch.Generator().manual_seed(0)
-soft_cases = [(torch.randn(4, 2, generator=generator) * 3, 1.0),  # two classes, as the teacher's (0, d)
+soft_cases = [(torch.randn(4, 2, generator=generator) * 3, 1.0),  # two classes, like the teacher's two logits
               (torch.randn(3, 5, generator=generator) * 4, 4.0),  # five classes, softened
               (torch.zeros(2, 3), 2.0),  # all logits tied: the uniform distribution
               (torch.tensor([[1000.0, -1000.0], [0.0, 800.0]]), 1.0)]  # extreme logits: no overflow
@@ -870,11 +898,11 @@ check_function(my_normalized_distances, solutions.normalized_distances, distance
 # %% [markdown]
 # **Exercise 5 (experiment).** The teacher beats the student without teacher by a wide margin (section 4).
 # Is that only because the teacher was trained on the labels of the whole transfer set? The cell below
-# refits the teacher, logistic regression on frozen MiniLM vectors, on each seed's gold snippets only: the
-# very labels the student without teacher had, and no more. Predict before you run: will the test accuracy
-# of this teacher be "higher", "lower" or "about the same" as that of the student without teacher (mean over
-# the seeds)? Put your prediction in `my_prediction`, then run the cell. What it shows is the argument of
-# lesson 01: pretrained features make a few labels go further.
+# trains a cheap pretrained model, a logistic regression on frozen MiniLM vectors (lesson 03), on each
+# seed's gold snippets only: the very labels the student without teacher had, and no more. Predict before
+# you run: will its test accuracy be "higher", "lower" or "about the same" as that of the student without
+# teacher (mean over the seeds)? Put your prediction in `my_prediction`, then run the cell. What it shows
+# is the argument of lesson 01: pretrained features make a few labels go further.
 
 # %%
 def my_prediction() -> str:
@@ -884,13 +912,23 @@ def my_prediction() -> str:
 
 
 # %%
-gold_teacher_acc = [fit_teacher(draw_gold(n_small, s)).score(features["test"], test.y) for s in seeds]
+from sklearn.linear_model import LogisticRegression
+
+
+def fit_frozen_probe(rows: np.ndarray) -> LogisticRegression:
+    """Logistic regression on frozen MiniLM vectors of these transfer-set rows; C picked on validation accuracy."""
+    fits = [LogisticRegression(C=c, max_iter=3000).fit(features["pool"][rows], pool.y[rows]) for c in (0.1, 1.0, 10.0)]
+    return max(fits, key=lambda m: m.score(features["val"], val.y))
+
+
+gold_teacher_acc = [fit_frozen_probe(draw_gold(n_small, s)).score(features["test"], test.y) for s in seeds]
 before, after = float(np.mean(scratch_acc)), float(np.mean(gold_teacher_acc))
 outcome = direction(before, after, margin=0.01)
-check_prediction(my_prediction, outcome, name="exercise 5 (a teacher on the gold labels only)",
+check_prediction(my_prediction, outcome, name="exercise 5 (frozen MiniLM on the gold labels only)",
                  choices=["higher", "lower", "about the same"],
-                 evidence=f"student without teacher {before:.3f} → teacher refit on the same {n_small} gold labels "
-                          f"{after:.3f} (mean of {len(seeds)} seeds; the teacher on all {len(pool)} labels scores "
+                 evidence=f"student without teacher {before:.3f} → frozen MiniLM + logistic regression on the same "
+                          f"{n_small} gold labels {after:.3f} (mean of {len(seeds)} seeds; the fine-tuned teacher on all "
+                          f"{len(pool)} labels scores "
                           f"{teacher_acc_value:.3f}, the constant predictor {constant_acc:.3f})")
 
 # %% [markdown]
@@ -920,6 +958,8 @@ lesson.save_metrics({
     "constant_acc": constant_acc,
     "teacher_params": teacher_params, "student_params": student_params,
     "size_ratio": size_ratio, "speedup": speedup, "teacher_seconds": teacher_seconds, "student_seconds": student_seconds,
+    "teacher_train_steps": teacher_run.history.steps, "teacher_train_seconds": teacher_run.seconds,
+    "teacher_val_accuracy": teacher_run.history.best_score, "trained_in_bf16": int(teacher_run.precision == "bf16"),
     "bce_grad_max_abs_diff": bce_grad_max_abs_diff, "kd_grad_max_abs_diff": kd_grad_max_abs_diff,
     "kl_vs_ce_grad_diff": kl_vs_ce_grad_diff, "kl_grad_slope": kl_slope, "t2_kl_grad_slope": t2_slope,
     "rkd_invariance_diff": rkd_invariance_diff,
@@ -950,7 +990,9 @@ else:
     assert teacher_vs_scratch.winner == "teacher", teacher_vs_scratch.sentence()
     assert kd_vs_scratch[n_small].winner == "distilled student", kd_vs_scratch[n_small].sentence()
     assert gap_closed > 0.25, f"distillation closed only {gap_closed:.0%} of the teacher − scratch gap"
-    assert naive_vs_scratch.winner is None, "soft targets on the gold snippets alone should add little"
+    # soft targets on the gold snippets alone are reported, not asserted: with the fine-tuned teacher they
+    # helped a little (the first run of this version), with the earlier frozen teacher they did not
+    assert kd_vs_naive.winner == "distilled with the transfer set", kd_vs_naive.sentence()
     assert kd_vs_rkd.winner == "distilled student (KD)", kd_vs_rkd.sentence()
     # negative transfer: an unrelated task sharing the small encoder costs the main task accuracy
     assert topic_sharing.winner == "sentiment alone", topic_sharing.sentence()

@@ -27,7 +27,7 @@
 #
 # **Prerequisites.** Lesson 00 (frozen sentence features), lesson 02 (covariate shift, weights).
 #
-# **Time.** for you ≈ 40 min reading + 45 min exercises; for the machine, smoke ≈ 0.3 min · default ≈ 1.1 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 45 min exercises; for the machine, smoke ≈ 0.3 min · default ≈ 0.9 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect
@@ -146,13 +146,8 @@ digits_test = digits.test if sizes["digits_test"] is None else datasets.sample_n
 images = {"source": to_uint8(mnist_as_optdigits(mnist_part.x)), "target": to_uint8(digits_part.x),
           "test": to_uint8(digits_test.x)}
 Y_image = {"source": mnist_part.y, "target": digits_part.y, "test": digits_test.y}
-fig, axes = plt.subplots(2, 8, figsize=(8, 2.3))
-for row, name in enumerate(["source", "target"]):
-    for col in range(8):
-        axes[row, col].imshow(images[name][col], cmap="gray_r")
-        axes[row, col].set_xticks([]), axes[row, col].set_yticks([])
-    axes[row, 0].set_ylabel("MNIST\n(optdigits)" if name == "source" else "sklearn\ndigits", fontsize="small")
-fig.suptitle("Source and target digits, both 8×8 counts 0-16")
+plots.image_rows({"MNIST\n(optdigits)": images["source"], "sklearn\ndigits": images["target"]}, cmap="gray_r",
+                 title="Source and target digits, both 8×8 counts 0-16")
 plt.show()
 F_image = {name: image_features(x, size=image_size, device=lesson.device) for name, x in images.items()}
 print({name: f.shape for name, f in F_image.items()})
@@ -171,13 +166,8 @@ grey_rgb = lambda x: np.repeat(x[..., None], 3, axis=-1)  # noqa: E731
 blend_images = {"source": grey_rgb(blend_source.x), "target": blend_with_photos(blend_target.x, seed=1),
                 "test": blend_with_photos(blend_test.x, seed=2)}
 Y_blend = {"source": blend_source.y, "target": blend_target.y, "test": blend_test.y}
-fig, axes = plt.subplots(2, 8, figsize=(8, 2.3))
-for row, name in enumerate(["source", "target"]):
-    for col in range(8):
-        axes[row, col].imshow(blend_images[name][col])
-        axes[row, col].set_xticks([]), axes[row, col].set_yticks([])
-    axes[row, 0].set_ylabel("MNIST" if name == "source" else "blended", fontsize="small")
-fig.suptitle("Source and target of the style shift")
+plots.image_rows({"MNIST": blend_images["source"], "blended": blend_images["target"]},
+                 title="Source and target of the style shift")
 plt.show()
 F_blend = {name: image_features(x, size=image_size, device=lesson.device) for name, x in blend_images.items()}
 print({name: f.shape for name, f in F_blend.items()})

@@ -19,6 +19,20 @@ def setup(dpi: int = 80) -> None:
                          "axes.spines.right": False})
 
 
+def image_rows(rows: dict[str, np.ndarray], *, title: str, n: int = 8, cmap: str | None = None):
+    """One row of the first ``n`` images per entry of ``rows`` (its key labels the row); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), n, figsize=(n, 1.15 * len(rows)), squeeze=False)
+    for row, (label, images) in enumerate(rows.items()):
+        for col in range(n):
+            axes[row, col].imshow(images[col], cmap=cmap)
+            axes[row, col].set_xticks([]), axes[row, col].set_yticks([])
+        axes[row, 0].set_ylabel(label, fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
 def mean_and_std(rows: Sequence[dict[str, Any]], x: str, y: str, group: str) -> dict[Any, tuple]:
     """Per group: sorted x values, mean of y and its standard deviation over repeats (e.g. seeds)."""
     out = {}

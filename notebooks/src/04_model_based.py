@@ -27,7 +27,7 @@
 # (`transfer_utils.training`), gradient descent. Lesson 08 uses the same pretrained network for the
 # layer-transferability experiment; either lesson can come first.
 #
-# **Time.** for you ≈ 40 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.5 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 5.8 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import copy

@@ -77,6 +77,7 @@ BAD = [
     # 01
     ("01", {"lr": NAN}, "lr"),
     ("01", {"lr": INF}, "lr"),
+    ("01", {"mixed_precision": "fp32"}, "mixed_precision"),
     ("01", {"n_seeds": 0}, "n_seeds"),
     ("01", {"label_sizes": []}, "label_sizes"),
     ("01", {"label_sizes": [16, 64, 64, 256]}, "label_sizes"),

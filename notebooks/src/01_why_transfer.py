@@ -26,7 +26,7 @@
 # **Prerequisites.** [00 · Set-up and tour](00_setup_and_tour.ipynb); what a training set, a test set
 # and logistic regression are.
 #
-# **Time.** for you ≈ 35 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 35 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 5.4 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import math
@@ -47,6 +47,7 @@ model_name: str = "minilm"  # the pretrained encoder: "minilm" (offline) or a hu
 label_sizes: list = [16, 64, 256, 1024]  # labelled training snippets at each point of the curve (smoke: those up to 256)
 n_seeds: int = 3  # labelled sets drawn per size (smoke: at most 2)
 lr: float = 1e-4  # AdamW learning rate for the two networks that are trained end to end
+mixed_precision: str = "auto"  # fine-tuning in bf16 where the hardware has it (lesson 07), "no" or "bf16"
 
 # %%
 from transfer_utils.data import datasets
@@ -57,7 +58,9 @@ from transfer_utils import learning_curves as lc
 from transfer_utils import fine_tuning as tc
 from transfer_utils.models.pretrained import load_text_classifier, load_tokenizer
 from transfer_utils.models.pretrained import check_text_model
-from transfer_utils.core.runtime import (ParameterError, check_float, check_int, check_int_list,                                          check_seed, start_lesson)
+from transfer_utils.core.runtime import (ParameterError, check_choice, check_float, check_int, check_int_list,
+                                         check_seed, start_lesson)
+from transfer_utils.training import precision
 
 lesson = start_lesson("01_why_transfer", seed=seed, device=device, profile=profile, metrics_path=metrics_path)
 # at most the 8,965 snippets of the training split; a repeated size would only repeat a point
@@ -67,6 +70,7 @@ if not {64, 256} <= set(sizes):
                          "(the lesson reports gains there)")
 check_int("n_seeds", n_seeds, low=1, high=20)
 check_float("lr", lr, low=1e-7, high=1e-2)
+check_choice("mixed_precision", mixed_precision, precision.PRECISIONS)
 check_text_model("model_name", model_name)
 plots.setup()
 # smoke keeps CI short: fewer sizes, seeds and test snippets, and fine-tuning only up to 64 labels.
@@ -114,7 +118,8 @@ print(f"test snippets scored: {len(test)}; always answering 'fresh' scores {majo
 # | **frozen encoder + logistic regression** | pretrained MiniLM, kept fixed; each snippet becomes the mean of its token vectors | a linear model on 384 numbers | feature-based |
 # | **fine-tuning** | pretrained MiniLM plus a new classification head | everything | parameter-based |
 #
-# Fine-tuning uses the recipe of lesson 07 (AdamW, warm-up then linear decay, clipping). Four passes over
+# Fine-tuning uses the recipe of lesson 07 (AdamW, warm-up then linear decay, clipping, bf16 where the
+# hardware has it). Four passes over
 # a tiny set are too few steps, and four passes over a large set take too long for a laptop CPU, so the
 # number of steps is four epochs clipped to a range (printed below). Lesson 07 shows what a longer run on
 # all labels reaches.
@@ -176,10 +181,10 @@ def train_network(model: torch.nn.Module, labelled: datasets.Part, seed: int) ->
     steps = steps_per_size[len(labelled)]
     epochs = math.ceil(steps / math.ceil(len(labelled) / BATCH))  # enough passes to take `steps` steps
     config = tc.FineTuneConfig(lr=lr, batch_size=BATCH, epochs=epochs, max_steps=steps, warmup_ratio=0.1,
-                               weight_decay=0.01, seed=seed)
+                               weight_decay=0.01, mixed_precision=mixed_precision, seed=seed)
     data = tc.TokenizedTexts(labelled.x, labelled.y, tokenizer)
-    tc.fine_tune(model.to(lesson.device), tokenizer, data, None, config, progress=False)
-    predictions = tc.text_logits(model, tokenizer, test.x).argmax(dim=-1).numpy()
+    run = tc.fine_tune(model.to(lesson.device), tokenizer, data, None, config, progress=False)
+    predictions = tc.text_logits(model, tokenizer, test.x, mixed_precision=run.precision).argmax(dim=-1).numpy()
     return float(np.mean(predictions == test.y))
 
 
@@ -633,6 +638,7 @@ check_prediction(my_flipped_source_prediction, outcome, name="exercise 5 (flippe
 
 # %%
 lesson.save_metrics({
+    "trained_in_bf16": int(precision.resolve_precision(mixed_precision, lesson.device) == "bf16"),
     "curve": [{k: r[k] for k in ("n", "method", "seed", "accuracy")} for r in curve],
     "gain_at_64": gain_at_64,
     "gain_at_256": gain_at_256,

@@ -11,7 +11,7 @@ processor has bf16 instructions: NVIDIA GPUs from Ampere on, and x86 CPUs that r
     autocast              the context a forward pass runs in
     autocast_step         a training / evaluation step whose forward pass runs under ``autocast``
 
-Lessons: 07, 09, 11, 12.
+Lessons: 01, 07, 09, 11, 12.
 """
 
 from __future__ import annotations

@@ -256,6 +256,10 @@ def trainer_fine_tune(model: nn.Module, tokenizer: Any, train: TokenizedTexts, v
     started, cpu_started = time.perf_counter(), time.process_time()
     trainer.train()
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    if mixed != "no":  # accelerate keeps its state per process: a later Accelerator would inherit bf16
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     history = training.History(steps=trainer.state.global_step)
     history.epochs = [{"epoch": round(row["epoch"]), "val_accuracy": row["eval_accuracy"]}
                       for row in trainer.state.log_history if "eval_accuracy" in row]

@@ -22,9 +22,10 @@ from transfer_utils.course import catalog
 from transfer_utils.course import authoring
 from transfer_utils.course import runner
 from transfer_utils.core.paths import notebooks_dir, runs_dir
+from transfer_utils.core.runtime import cpu_label
 from transfer_utils.core.storage import atomic_write_text
 
-FIELDS = ["notebook", "profile", "status", "seconds", "peak_mb", "cpu_count", "machine", "date", "load_1min"]
+FIELDS = ["notebook", "profile", "status", "seconds", "peak_mb", "cpu_count", "machine", "date", "load_1min", "cpu"]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -83,7 +84,9 @@ def main() -> int:
                          "seconds": result.seconds, "peak_mb": result.peak_mb, "cpu_count": os.cpu_count(),
                          "machine": platform.machine(), "date": datetime.date.today().isoformat(),
                          # a busy machine inflates times (torch threads oversubscribe): say how busy it was
-                         "load_1min": round(os.getloadavg()[0], 2)})
+                         "load_1min": round(os.getloadavg()[0], 2),
+                         # the same 2 cores differ by 2x between an AVX2 and an AVX-512/bf16 processor
+                         "cpu": cpu_label()})
     write_rows(catalog.TIMES_CSV, rows)
     catalog.update_readme()
     for path in catalog.update_time_lines([p.stem for p in notebooks]):

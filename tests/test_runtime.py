@@ -195,3 +195,13 @@ def test_check_choice_does_not_confuse_types():
     with pytest.raises(ParameterError):
         check_choice("flag", [1], ("a",))  # an unhashable value is simply not a choice
     assert check_choice("n", np.int64(2), (1, 2)) == 2
+
+
+def test_cpu_label_names_the_model_and_the_widest_vector_instructions(tmp_path):
+    (tmp_path / "zen4").write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    (tmp_path / "zen2").write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx avx2 fma\n")
+    (tmp_path / "old").write_text("model name\t: Some CPU\nflags\t\t: fpu sse4_2\n")
+    assert runtime.cpu_label(tmp_path / "zen4") == "AMD EPYC 9R14 (avx512_bf16)"
+    assert runtime.cpu_label(tmp_path / "zen2") == "AMD EPYC (avx2)"
+    assert runtime.cpu_label(tmp_path / "old") == "Some CPU (no avx2)"
+    assert runtime.cpu_label(tmp_path / "missing")  # falls back to what the platform module knows

@@ -26,7 +26,7 @@
 # **Prerequisites.** [00 · Set-up and tour](00_setup_and_tour.ipynb); what a training set, a test set
 # and logistic regression are.
 #
-# **Time.** for you ≈ 35 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 5.4 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 35 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.4 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import math
@@ -74,12 +74,12 @@ check_choice("mixed_precision", mixed_precision, precision.PRECISIONS)
 check_text_model("model_name", model_name)
 plots.setup()
 # smoke keeps CI short: fewer sizes, seeds and test snippets, and fine-tuning only up to 64 labels.
-# Fine-tuning a 22M-weight network is what costs time on a CPU; every method runs on at least 3 draws
-# in the default profile.
+# Fine-tuning a 22M-weight network is what costs time on a CPU (about 0.5 s per step of 16 snippets on two
+# AVX2 cores), so it runs at two sizes of the curve; every method runs on at least 3 draws in the default profile.
 settings = lesson.pick(
-    smoke={"max_size": 256, "network_max_size": 64, "max_seeds": 2, "test": 200, "source": 200,
+    smoke={"max_size": 256, "finetune_sizes": (16, 64), "max_seeds": 2, "test": 200, "source": 200,
            "epochs": 2, "min_steps": 8, "max_steps": 16, "finetune_seeds": 2},
-    default={"max_size": 8965, "network_max_size": 1024, "max_seeds": n_seeds, "test": 400, "source": 300,
+    default={"max_size": 8965, "finetune_sizes": (64, 256), "max_seeds": n_seeds, "test": 400, "source": 300,
              "epochs": 4, "min_steps": 32, "max_steps": 128, "finetune_seeds": 3})
 sizes = [n for n in sizes if n <= settings["max_size"]]
 seeds = [lesson.seed + i for i in range(min(n_seeds, settings["max_seeds"]))]
@@ -121,8 +121,10 @@ print(f"test snippets scored: {len(test)}; always answering 'fresh' scores {majo
 # Fine-tuning uses the recipe of lesson 07 (AdamW, warm-up then linear decay, clipping, bf16 where the
 # hardware has it). Four passes over
 # a tiny set are too few steps, and four passes over a large set take too long for a laptop CPU, so the
-# number of steps is four epochs clipped to a range (printed below). Lesson 07 shows what a longer run on
-# all labels reaches.
+# number of steps is four epochs clipped to a range (printed below). It is also the one method that costs
+# minutes per point, so it runs at two sizes of the curve (64 and 256 labels in the default profile; the
+# parameter `label_sizes` and the profile decide the others). Lesson 07 shows what a longer run on all
+# labels reaches.
 #
 # **A from-scratch baseline has to be able to learn.** The same 22M-weight transformer with random
 # weights, trained like the fine-tuned one, never leaves the majority class with a few hundred labels and
@@ -140,7 +142,7 @@ from sklearn.pipeline import make_pipeline
 BATCH = 16
 steps_per_size = {n: lc.training_steps(n, BATCH, epochs=settings["epochs"], min_steps=settings["min_steps"],
                                        max_steps=settings["max_steps"])
-                  for n in sizes if n <= settings["network_max_size"]}
+                  for n in sizes if n in settings["finetune_sizes"]}
 print("optimizer steps of", BATCH, "snippets for each size:", steps_per_size)
 
 
@@ -507,8 +509,8 @@ check_value(my_transfer_kinds, solutions.transfer_kinds(), name="exercise 1 (kin
 # accuracy among the transfer methods minus the best among the methods without transfer. Write
 # `my_gain_at(rows, n, transfer, baseline)` for rows like the lesson's `curve` (dicts with keys `"n"`,
 # `"method"`, `"seed"`, `"accuracy"`): average each method's accuracy over its seeds at `n` only, then take
-# the best of each group and subtract. A method that was not run at `n` is skipped (fine-tuning stops at a
-# smaller size than the others). Comparing *bests* matters: a transfer method only counts as a gain over the
+# the best of each group and subtract. A method that was not run at `n` is skipped (fine-tuning runs at fewer
+# sizes than the others). Comparing *bests* matters: a transfer method only counts as a gain over the
 # strongest baseline, not over the weakest.
 
 # %%

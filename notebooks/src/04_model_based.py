@@ -27,7 +27,7 @@
 # (`transfer_utils.training`), gradient descent. Lesson 08 uses the same pretrained network for the
 # layer-transferability experiment; either lesson can come first.
 #
-# **Time.** for you ≈ 40 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 5.8 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import copy
@@ -77,7 +77,7 @@ check_float("strength", strength, low=0.0, high=1.0)
 plots.setup()
 # three seeds per strategy in the default profile: enough to call a paired difference clear (evidence.compare)
 settings = lesson.pick(smoke={"steps": 60, "seeds": 1, "test": 1000, "val": 500, "joint_source": 1000},
-                       default={"steps": 200, "seeds": 3, "test": 2000, "val": 1000, "joint_source": 2000},
+                       default={"steps": 100, "seeds": 3, "test": 2000, "val": 1000, "joint_source": 2000},
                        full={"steps": 600, "seeds": 5, "test": 5000, "val": 2000, "joint_source": 5000})
 check_seed(seed, max(2, settings["seeds"]))  # runs use seed, seed + 1, ...
 print(lesson, settings)

@@ -26,7 +26,7 @@
 # **Prerequisites.** Lesson 03 (CORAL and MMD on frozen features); a PyTorch training loop
 # (`transfer_utils.training.fit`, lessons 01 and 04).
 #
-# **Time.** for you ≈ 40 min reading + 50 min exercises; for the machine, smoke ≈ 0.8 min · default ≈ 3.1 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 50 min exercises; for the machine, smoke ≈ 0.8 min · default ≈ 9.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import inspect

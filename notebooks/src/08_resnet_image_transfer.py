@@ -28,7 +28,7 @@
 # lesson 00/`transfer_utils.training`; a little about convolutional networks. Lesson 04 teaches the
 # fine-tuning strategies (freezing schedules, layer-wise rates, L2-SP) used loosely here.
 #
-# **Time.** for you ≈ 50 min reading + 35 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 3.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 50 min reading + 35 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 9.9 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import copy

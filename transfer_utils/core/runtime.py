@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import random
 import re
 import time
@@ -223,6 +224,22 @@ def set_threads(n: int | None = None) -> int:
     n = n or min(2, os.cpu_count() or 1)
     torch.set_num_threads(n)
     return n
+
+
+VECTOR_FLAGS = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")  # widest first: they set CPU training speed
+
+
+def cpu_label(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The processor's model name and widest vector instructions, e.g. "AMD EPYC (avx2)", for timing tables."""
+    path = Path(cpuinfo)
+    if not path.exists():
+        return platform.processor() or platform.machine()
+    text = path.read_text()
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                 platform.machine())
+    flags = set(text.split())
+    widest = next((flag for flag in VECTOR_FLAGS if flag in flags), "no avx2")
+    return f"{model} ({widest})"
 
 
 def default_profile() -> str:

@@ -59,6 +59,19 @@ def measured_minutes(path: Path = TIMES_CSV) -> dict[tuple[str, str], float]:
         return {(r["notebook"], r["profile"]): float(r["seconds"]) / 60 for r in csv.DictReader(handle)}
 
 
+def measured_on(profile: str = "default", path: Path = TIMES_CSV) -> str:
+    """One sentence naming the processor each lesson's minutes in ``profile`` were measured on."""
+    if not path.exists():
+        return ""
+    lessons: dict[str, list[str]] = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["profile"] == profile:
+                lessons.setdefault(row.get("cpu") or "an unrecorded processor", []).append(row["notebook"][:2])
+    parts = [f"{cpu} for {', '.join(sorted(stems))}" for cpu, stems in sorted(lessons.items())]
+    return f"The {profile} minutes were measured on 2 cores of: " + "; ".join(parts) + "." if parts else ""
+
+
 def code_and_tests(stem: str) -> str:
     """Markdown links to the package modules a lesson imports (the basics of ``core`` left out) and their tests."""
     modules = [m for m in imports.lesson_imports().get(stem[:2], []) if not m.startswith("transfer_utils.core")]
@@ -97,7 +110,7 @@ def lesson_map_markdown() -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(r[k] for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + ["", measured_on("default")])
 
 
 # Each lesson's headline, a format string over the metric names of its committed run (README results table).

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from transfer_utils.data.loaders import make_loader
 
@@ -27,14 +27,29 @@ def grey_tensor(images: np.ndarray) -> torch.Tensor:
     return (torch.from_numpy(images.copy()).float().unsqueeze(1) - FASHION_MEAN) / FASHION_STD
 
 
-def augmentation(size: int, pad: int = 2, flip: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
-    """torchvision transforms for one (C, H, W) image: shift by up to ``pad`` pixels, mirror left-right."""
-    from torchvision.transforms import v2
+def shift_and_flip(images: torch.Tensor, pad: int = 2, flip: bool = True) -> torch.Tensor:
+    """Each image of a batch (N, C, H, W) shifted by up to ``pad`` pixels (edge pixels repeated into the
+    gap) and, with ``flip``, mirrored left-right with probability 1/2; draws from torch's global RNG."""
+    n, c, h, w = images.shape
+    padded = nn.functional.pad(images, (pad,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n))  # each image's own offset into the padded batch
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
+    shifted = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+    if not flip:
+        return shifted
+    mirrored = torch.rand(n) < 0.5
+    return torch.where(mirrored[:, None, None, None], shifted.flip(-1), shifted)
 
-    steps: list[nn.Module] = [v2.RandomCrop(size, padding=pad, padding_mode="edge")]
-    if flip:
-        steps.append(v2.RandomHorizontalFlip())
-    return v2.Compose(steps)
+
+def augmenting_collate(pad: int = 2, flip: bool = True) -> Callable[[list], list[torch.Tensor]]:
+    """A DataLoader ``collate_fn`` that stacks a batch and augments it with ``shift_and_flip``."""
+
+    def collate(items: list) -> list[torch.Tensor]:
+        images, labels = default_collate(items)
+        return [shift_and_flip(images, pad, flip), labels]
+
+    return collate
 
 
 class ImageDataset(Dataset):
@@ -58,9 +73,12 @@ class ImageDataset(Dataset):
 def image_loader(images: torch.Tensor, labels: np.ndarray | torch.Tensor, batch_size: int = 64, *,
                  augment: bool = False, shuffle: bool = False, seed: int = 0, pad: int = 2,
                  flip: bool = True) -> DataLoader:
-    """A seeded DataLoader over image tensors, with random shifts and flips when ``augment``."""
-    transform = augmentation(images.shape[-1], pad, flip) if augment else None
-    return make_loader(ImageDataset(images, labels, transform), batch_size, shuffle=shuffle, seed=seed)
+    """A seeded DataLoader over image tensors, with random shifts and flips when ``augment``.
+
+    The batch is augmented at once: torchvision's per-image transforms cost about a sixth of a training
+    step of lesson 04's ResNet per batch (bench/small_resnet_layout.py measures both)."""
+    collate = augmenting_collate(pad, flip) if augment else None
+    return make_loader(ImageDataset(images, labels), batch_size, shuffle=shuffle, seed=seed, collate_fn=collate)
 
 
 def center_square(image: np.ndarray) -> np.ndarray:

@@ -52,6 +52,9 @@ class SmallResNet(ResNet):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        # CPU convolutions (oneDNN) run faster with channels-last weights (bench/small_resnet_layout.py: 1.14x
+        # per training step, 1.30x per evaluated image); the layout survives deepcopy, .to() and load_state_dict
+        self.to(memory_format=torch.channels_last)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled feature vector (everything but ``fc``): (N, C, H, W) → (N, 8·width)."""

@@ -18,8 +18,12 @@ def check(m: dict) -> None:
     for method in ("TF-IDF + logistic regression", "frozen encoder + logistic regression",
                    "from scratch (bag of embeddings)"):
         assert len([r for r in curve if r["method"] == method]) == len(sizes) * len(seeds)
-    rows = [r for r in curve if r["method"] == "fine-tuning"]  # smoke fine-tunes on small sets only
-    assert {16, 64} <= {r["n"] for r in rows} and len(rows) >= 2
+    # fine-tuning runs on the profile's `finetune_sizes` only (smoke 16 and 64, default 64 and 256): two
+    # of the curve's sizes, every seed
+    rows = [r for r in curve if r["method"] == "fine-tuning"]
+    tuned_sizes = {r["n"] for r in rows}
+    assert len(tuned_sizes) >= 2 and tuned_sizes <= set(sizes) and 64 in tuned_sizes, tuned_sizes
+    assert len(rows) == len(tuned_sizes) * len(seeds)
     mean = lambda method, n: _mean([r["accuracy"] for r in curve if r["method"] == method and r["n"] == n])  # noqa: E731
     # frozen features beat the majority-class baseline at every size, even 16 labels
     for n in sizes:

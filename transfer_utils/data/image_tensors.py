@@ -76,7 +76,7 @@ def image_loader(images: torch.Tensor, labels: np.ndarray | torch.Tensor, batch_
     """A seeded DataLoader over image tensors, with random shifts and flips when ``augment``.
 
     The batch is augmented at once: torchvision's per-image transforms cost about a sixth of a training
-    step of lesson 04's ResNet per batch (bench/small_resnet_layout.py measures both)."""
+    step of lesson 04's ResNet per batch (bench/cnn_layout.py measures both)."""
     collate = augmenting_collate(pad, flip) if augment else None
     return make_loader(ImageDataset(images, labels), batch_size, shuffle=shuffle, seed=seed, collate_fn=collate)
 

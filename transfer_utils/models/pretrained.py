@@ -232,7 +232,12 @@ def load_image_backbone(name: str = "efficientnet_lite0") -> ImageBackbone:
     loaders = {"efficientnet_lite0": _efficientnet_lite0, "resnet18": _resnet18}
     if name not in loaders:
         raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(loaders)}")
-    return loaders[name]()
+    backbone = loaders[name]()
+    # CPU convolutions evaluate 1.6x as fast with channels-last weights (bench/cnn_layout.py); same outputs
+    # up to round-off. The feature extractor shares the classifier's layers, so both are converted.
+    for net in (backbone.classifier, backbone.features):
+        net.to(memory_format=torch.channels_last)
+    return backbone
 
 
 def random_init_classifier(model_name: str = "minilm", num_labels: int = 2, seed: int = 0) -> nn.Module:

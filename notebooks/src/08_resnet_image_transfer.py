@@ -28,7 +28,7 @@
 # lesson 00/`transfer_utils.training`; a little about convolutional networks. Lesson 04 teaches the
 # fine-tuning strategies (freezing schedules, layer-wise rates, L2-SP) used loosely here.
 #
-# **Time.** for you ≈ 50 min reading + 35 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 9.9 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 50 min reading + 35 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.9 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import copy
@@ -83,7 +83,7 @@ backbone_name = backbone if backbone != "auto" else lesson.pick(smoke="efficient
                                                                default="efficientnet_lite0", full="resnet18")
 settings = lesson.pick(
     smoke={"test_a": 300, "val_a": 300, "steps_a": 30, "seeds_a": 1, "seeds_b": 1, "steps_b": 60, "test_b": 1000},
-    default={"test_a": 1000, "val_a": 500, "steps_a": 80, "seeds_a": 3, "seeds_b": 3, "steps_b": 200, "test_b": 2000},
+    default={"test_a": 500, "val_a": 500, "steps_a": 40, "seeds_a": 3, "seeds_b": 3, "steps_b": 50, "test_b": 1000},
     full={"test_a": 5000, "val_a": 2000, "steps_a": 300, "seeds_a": 5, "seeds_b": 5, "steps_b": 600, "test_b": 5000},
 )
 check_seed(seed, max(settings["seeds_a"], settings["seeds_b"]))  # parts A and B use seed, seed + 1, ...

@@ -27,7 +27,7 @@
 # (`transfer_utils.training`), gradient descent. Lesson 08 uses the same pretrained network for the
 # layer-transferability experiment; either lesson can come first.
 #
-# **Time.** for you ≈ 40 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 4.7 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 40 min reading + 40 min exercises; for the machine, smoke ≈ 0.7 min · default ≈ 3.6 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import copy
@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 # %% tags=["parameters"]
 seed: int = 0  # seeds the labelled sample, the new heads and the data order
@@ -62,6 +61,7 @@ from transfer_utils.methods import parameter
 from transfer_utils.core import plots
 from transfer_utils.models import source_model
 from transfer_utils import training
+from transfer_utils.training.side_by_side import run_side_by_side
 from transfer_utils.core.exercises import check_function
 from transfer_utils.models.parts import count_parameters
 from transfer_utils.core.runtime import check_float, check_int, check_seed, start_lesson
@@ -295,8 +295,9 @@ def run_strategy(name: str, run_seed: int) -> tuple[dict, small_resnet.SmallResN
 
 rows, trained = [], {}
 grid = [(name, lesson.seed + s) for s in range(settings["seeds"]) for name in STRATEGIES]
-for name, run_seed in tqdm(grid, desc="strategies × seeds"):
-    row, model, source_head = run_strategy(name, run_seed)
+# the runs are independent and one run keeps only part of two cores busy: run them side by side, one per core
+results = run_side_by_side(run_strategy, grid, device=lesson.device, desc="strategies × seeds")
+for (name, run_seed), (row, model, source_head) in zip(grid, results):
     rows.append(row)
     if run_seed == lesson.seed:
         trained[name] = (model, source_head)
@@ -484,7 +485,9 @@ def joint_training(run_seed: int) -> tuple[float, float, int, float]:
     return target_acc, source_acc, params, time.perf_counter() - started
 
 
-joint_runs = pd.DataFrame([joint_training(lesson.seed + s) for s in tqdm(range(settings["seeds"]), desc="joint training")],
+# side by side, one core per run, like the fine-tuning runs above: their seconds compare
+joint_runs = pd.DataFrame(run_side_by_side(joint_training, [(lesson.seed + s,) for s in range(settings["seeds"])],
+                                           device=lesson.device, desc="joint training"),
                           columns=["target_acc", "source_acc", "params", "seconds"])
 joint_target_acc, joint_source_acc = float(joint_runs.target_acc.mean()), float(joint_runs.source_acc.mean())
 shared_params, joint_seconds = int(joint_runs.params.iloc[0]), float(joint_runs.seconds.mean())
@@ -672,7 +675,7 @@ def stated(what: str, name: str, result, metric: str = "accuracy") -> str:
     return claims.records[-1]["text"]
 
 
-claims.claim("summary_head_only", table.loc["head only", "source_acc_after"] == source_acc_before,
+claims.claim("summary_head_only", all(a == source_acc_before for a in source_of["head only"]),
              f"Training only the head forgot nothing (source {source_acc_before:.3f} kept); its target accuracy is "
              f"{summarize(target_of['head only'])} (constant predictor {target_constant:.3f}).",
              f"Training only the head changed the source accuracy ({source_acc_before:.3f} → "
@@ -730,7 +733,7 @@ lesson.save_metrics({
 })
 row = table.to_dict("index")
 assert sgd_update_max_abs_diff < 1e-6 and adamw_update_max_abs_diff < 1e-6
-assert row["head only"]["source_acc_after"] == source_acc_before  # a frozen body forgets nothing
+assert all(a == source_acc_before for a in source_of["head only"])  # a frozen body forgets nothing, on every seed
 assert row["full fine-tuning"]["source_acc_after"] < source_acc_before - 0.1  # fine-tuning forgets
 assert max(row[n]["target_acc"] for n in STRATEGIES[1:]) > row["head only"]["target_acc"] + 0.03
 # every strategy learns the target task well above the constant predictor

@@ -4,6 +4,7 @@
     checkpoints  atomic, checksummed save and safe load of model / optimizer / scheduler states
     modes        train / eval modes and batch norm under freezing
     precision    bf16 mixed precision where the hardware has it (``precision.autocast_step``)
+    side_by_side independent runs in parallel processes, one core each (``side_by_side.run_side_by_side``)
 
 Import from the package (``from transfer_utils import training``; ``training.fit(...)``).
 """

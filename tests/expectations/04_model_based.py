@@ -13,7 +13,9 @@ def check(m: dict) -> None:
         assert r["source_acc_after"] <= m["source_acc_before"] + 0.02
         assert r["seconds"] > 0
     # a frozen body (and its frozen batch-norm statistics) forgets nothing; fine-tuning forgets a lot
-    assert rows["head only"]["source_acc_after"] == m["source_acc_before"]
+    # (the row is a mean over seeds: equal per-seed accuracies average to the same value up to round-off, far
+    # below the 1/2000 that one test image moves it)
+    assert abs(rows["head only"]["source_acc_after"] - m["source_acc_before"]) < 1e-9
     assert rows["head only"]["trainable_params"] < 1000 < rows["full fine-tuning"]["trainable_params"]
     assert rows["full fine-tuning"]["source_acc_after"] < m["source_acc_before"] - 0.1
     assert max(rows[n]["target_acc"] for n in STRATEGIES[1:]) > rows["head only"]["target_acc"] + 0.03

@@ -4,6 +4,10 @@ A small network (lesson 05's `DigitCNN`) cannot keep two cores busy with one ste
 convolutions are too small to split, so the second thread mostly waits for the first. Running two
 *runs* at once, each on its own core, finishes a grid of methods × seeds sooner. Every run seeds
 itself, so the results do not depend on which worker ran it or in what order.
+
+    run_side_by_side      ``[fn(*job) for job in jobs]``, one process and one thread per job
+
+Lessons: 04, 05, 08.
 """
 
 from __future__ import annotations

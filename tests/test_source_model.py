@@ -49,7 +49,9 @@ def test_a_corrupt_file_is_detected_and_rebuilt(isolated_data, damage, capsys):
         good.path.write_bytes(raw[: len(raw) // 2])
     elif damage == "flip_bytes":  # damage the largest tensor's values, keep the zip structure intact
         state = good.model.state_dict()
-        weights = state["layer4.0.conv2.weight"].contiguous().numpy().tobytes()
+        # the bytes in the order they are stored (SmallResNet keeps its weights channels-last)
+        storage = state["layer4.0.conv2.weight"].untyped_storage()
+        weights = torch.tensor([], dtype=torch.uint8).set_(storage).numpy().tobytes()
         at = raw.find(weights[:64])
         assert at > 0
         good.path.write_bytes(raw[:at + 8] + bytes(b ^ 0xFF for b in raw[at + 8:at + 40]) + raw[at + 40:])

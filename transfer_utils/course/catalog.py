@@ -223,7 +223,7 @@ def results_markdown() -> str:
 
 
 BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
-BENCH_RESULTS = ("training_loop", "fine_tuning_profile", "cnn_layout")  # bench scripts whose results carry a headline
+BENCH_RESULTS = ("training_loop", "fine_tuning_profile", "fine_tuning_settings", "cnn_layout")  # bench scripts whose results carry a headline
 
 
 def bench_markdown() -> str:

@@ -29,7 +29,7 @@
 # fine-tuning); a PyTorch training loop (forward, loss, backward, step). Lesson 06 (attention) helps but
 # is not needed.
 #
-# **Time.** for you ≈ 55 min reading + 45 min exercises; for the machine, smoke ≈ 1.2 min · default ≈ 4.6 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 55 min reading + 45 min exercises; for the machine, smoke ≈ 1.2 min · default ≈ 5.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import dataclasses
@@ -182,6 +182,16 @@ padding_table
 # `AutoModelForSequenceClassification` is the pretrained encoder plus a small classification head
 # (a linear layer on the `[CLS]` position's vector, after BERT's pooler) whose weights are new and random.
 # All of it will be trained: that is *full fine-tuning*.
+#
+# **Which vector the head reads.** all-MiniLM-L6-v2 was trained as a *sentence* encoder: its training
+# objective saw the **mean** of the token vectors, never the `[CLS]` vector or the pooler's dense layer, so
+# this head starts from a vector the checkpoint was not shaped to make useful (BERT itself was pretrained with
+# a `[CLS]` objective; a sentence-embedding checkpoint was not). Full fine-tuning can repair a poor starting
+# point, so whether it matters is a question for a measurement, not for the argument.
+# `transfer_utils.models.text_heads` has a head on the mean instead (`load_mean_pooling_classifier`), the
+# same pooling section 9's frozen features use; `bench/fine_tuning_settings.py` compares the two heads over
+# three seeds, two full epochs each, and picks one on validation (its headline is in the README). The lesson
+# keeps the standard class, the one that `save_pretrained`, the `Trainer` and `pipeline` know.
 
 # %%
 head = [n for n, _ in model.named_parameters() if n.startswith("classifier")]

@@ -129,3 +129,7 @@ def test_student_version_runs_and_every_check_reads_not_attempted(notebook, tmp_
     records = grading.read_log(log)
     assert {r["status"] for r in records} == {"not attempted"}, [r for r in records if r["status"] != "not attempted"]
     assert [r["name"] for r in records] == grading.expected_checks(notebook)
+    ran = nbformat.read(tmp_path / "out" / notebook.name, as_version=4)
+    printed = "".join(o.get("text", "") for c in ran.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert printed.count("not attempted") >= authoring.count_exercises(nbformat.read(notebook, as_version=4))
+    assert "✓" not in printed  # no exercise passes without an answer

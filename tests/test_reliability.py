@@ -240,26 +240,5 @@ def test_student_version_guards_later_uses_of_a_stub_and_drops_widget_state():
     exec(student.cells[1].source, namespace)  # skipped with a note instead of crashing
 
 
-def _lessons():
-    from transfer_utils.course.authoring import lesson_notebooks
-
-    return [p.stem for p in lesson_notebooks()]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("stem", _lessons())
-def test_student_notebook_runs_top_to_bottom_with_exercises_not_attempted(stem, tmp_path):
-    from transfer_utils.course.authoring import (count_exercises, lesson_notebooks, read_source, source_twin,
-                                                 student_version)
-    from transfer_utils.course.runner import execute
-
-    [source] = [p for p in lesson_notebooks() if p.stem == stem]
-    teacher = read_source(source_twin(source))  # what the next build commits, in step with the package
-    student_path = tmp_path / source.name
-    nbformat.write(student_version(teacher), student_path)
-    result = execute(student_path, tmp_path / "out", profile="smoke", progress=False)
-    assert result.status == "ok", result.error
-    ran = nbformat.read(tmp_path / "out" / source.name, as_version=4)
-    text = "".join(o.get("text", "") for c in ran.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert text.count("not attempted") >= count_exercises(teacher)
-    assert "✓" not in text  # no exercise passes without an answer
+# Running every student version top to bottom (and reading its checks) is
+# tests/test_notebooks.py::test_student_version_runs_and_every_check_reads_not_attempted; once is enough.

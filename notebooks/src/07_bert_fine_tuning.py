@@ -29,7 +29,7 @@
 # fine-tuning); a PyTorch training loop (forward, loss, backward, step). Lesson 06 (attention) helps but
 # is not needed.
 #
-# **Time.** for you ≈ 55 min reading + 45 min exercises; for the machine, smoke ≈ 1.2 min · default ≈ 5.2 min on a 2-core CPU (measured by `bench/lesson_times.py`).
+# **Time.** for you ≈ 55 min reading + 45 min exercises; for the machine, smoke ≈ 1.2 min · default ≈ 4.0 min on a 2-core CPU (measured by `bench/lesson_times.py`).
 
 # %%
 import dataclasses
@@ -190,8 +190,10 @@ padding_table
 # point, so whether it matters is a question for a measurement, not for the argument.
 # `transfer_utils.models.text_heads` has a head on the mean instead (`load_mean_pooling_classifier`), the
 # same pooling section 9's frozen features use; `bench/fine_tuning_settings.py` compares the two heads over
-# three seeds, two full epochs each, and picks one on validation (its headline is in the README). The lesson
-# keeps the standard class, the one that `save_pretrained`, the `Trainer` and `pipeline` know.
+# three seeds, two full epochs each, together with two ways to spend a little more of the five minutes
+# (two runs trained side by side, one core each, their predictions averaged; the same with the word
+# embeddings frozen), and picks one on validation (its headline is in the README). The lesson keeps the
+# standard class, the one that `save_pretrained`, the `Trainer` and `pipeline` know.
 
 # %%
 head = [n for n, _ in model.named_parameters() if n.startswith("classifier")]

@@ -3,11 +3,14 @@
 A small network (lesson 05's `DigitCNN`) cannot keep two cores busy with one step at a time: its
 convolutions are too small to split, so the second thread mostly waits for the first. Running two
 *runs* at once, each on its own core, finishes a grid of methods × seeds sooner. Every run seeds
-itself, so the results do not depend on which worker ran it or in what order.
+itself, so the results do not depend on which worker ran it or in what order. Even MiniLM's steps
+leave the second thread partly idle: two fine-tuning runs side by side, one thread each, train two
+models in 1.2 to 1.5 times the wall-clock time of one run on two threads (bench/fine_tuning_settings.py
+averages such a pair's predictions).
 
     run_side_by_side      ``[fn(*job) for job in jobs]``, one process and one thread per job
 
-Lessons: 04, 05, 08.
+Lessons: 04, 05, 08; bench/fine_tuning_settings.py.
 """
 
 from __future__ import annotations
